@@ -1,0 +1,45 @@
+"""One exception hierarchy for the harness; the CLI turns these into exit codes."""
+
+from __future__ import annotations
+
+
+class HarnessError(Exception):
+    """Base of every error the harness raises on purpose."""
+
+
+class ConfigError(HarnessError):
+    """A bench or board file is wrong: carries the file and the field."""
+
+    def __init__(self, path: str, field: str, message: str) -> None:
+        self.path = path
+        self.field = field
+        self.message = message
+        where = f"{path}:{field}" if field else path
+        super().__init__(f"{where}: {message}")
+
+
+class ProtocolError(HarnessError):
+    """The DUT link broke the protocol (bad frame, timeout, unexpected reply)."""
+
+
+class DeviceError(ProtocolError):
+    """The DUT answered with an ERROR frame."""
+
+    def __init__(self, code: int, name: str, cmd_type: int, message: str) -> None:
+        self.code = code
+        self.name = name
+        self.cmd_type = cmd_type
+        self.message = message
+        super().__init__(f"device error {name} ({code}) for command 0x{cmd_type:02x}: {message}")
+
+
+class ModelError(HarnessError):
+    """A model file cannot be read, converted or run."""
+
+
+class BoardError(HarnessError):
+    """A board cannot be built for, flashed, launched or reached."""
+
+
+class MeasurementError(HarnessError):
+    """A measurement produced no trustworthy figure (no marker windows, dropped samples)."""
