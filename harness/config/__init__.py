@@ -1,0 +1,1 @@
+"""Typed, validated configuration: board definitions and bench files."""

@@ -1,0 +1,152 @@
+"""Bench files: which boards, power monitors, models, variants and modes a run covers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from harness.config.board import BoardKind, BoardSpec, find_board
+from harness.config.yaml_loader import read_yaml, validate
+from harness.errors import ConfigError
+
+_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+# Every backend name a bench may use (docs/bench.md); a name whose backend is not
+# implemented yet still validates, and fails clearly when a run tries to open it.
+MonitorBackend = Literal[
+    "sim", "joulescope", "ppk2", "lpm01a", "otii",
+    "scpi-n6705c", "scpi-keithley2450", "scpi-dmm6500",
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BenchBoard(_Strict):
+    id: str = Field(pattern=_ID, description="name of this board on the bench")
+    board: str = Field(description="a definition in boards/<board>.yaml")
+    kind: BoardKind | None = Field(default=None, description="override, e.g. sim")
+    port: str = Field(default="auto", description="serial port/URL, or auto")
+    serial_number: str | None = Field(default=None, description="USB serial number to pick a port")
+
+
+class BenchMonitor(_Strict):
+    id: str = Field(pattern=_ID)
+    backend: MonitorBackend
+    powers: str = Field(description="id of the bench board this monitor supplies")
+    sample_rate: float = Field(default=100_000.0, gt=0)
+    supply_voltage: float | None = Field(default=None, gt=0, le=12)
+    resource: str | None = Field(default=None, description="VISA resource, serial port or device id")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class BenchModel(_Strict):
+    id: str = Field(pattern=_ID)
+    path: str = Field(description="file path, mlperf:<file> or builtin:<name>")
+    dataset: str = Field(default="generated", description="digits, npz:<path>, mlperf:<dir>, generated")
+    task: Literal["classification", "anomaly"] = "classification"
+    optional: bool = Field(default=False, description="skip with a note when the file is absent")
+
+
+class PerformanceMode(_Strict):
+    warmups: int = Field(default=2, ge=0, le=10_000)
+    runs: int = Field(default=20, ge=1, le=100_000)
+
+
+class AccuracyMode(_Strict):
+    samples: int = Field(default=100, ge=1)
+    seed: int = 0
+
+
+class EnergyMode(_Strict):
+    windows: int = Field(default=5, ge=2, description="energy windows (>= 2 for a CI)")
+    inferences_per_window: int = Field(default=10, ge=1)
+    idle_s: float = Field(default=0.2, ge=0.0, description="idle time before, between, after")
+
+
+class Modes(_Strict):
+    performance: PerformanceMode | None = None
+    accuracy: AccuracyMode | None = None
+    energy: EnergyMode | None = None
+
+
+class BenchSpec(_Strict):
+    name: str = Field(pattern=_ID)
+    description: str = ""
+    results_dir: str = "results"
+    boards: list[BenchBoard] = Field(min_length=1)
+    monitors: list[BenchMonitor] = Field(default_factory=list)
+    models: list[BenchModel] = Field(min_length=1)
+    variants: list[str] = Field(default_factory=lambda: ["as-is"], min_length=1)
+    modes: Modes
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> BenchSpec:
+        for field, items in (("boards", self.boards), ("monitors", self.monitors),
+                             ("models", self.models)):
+            seen: set[str] = set()
+            for i, item in enumerate(items):
+                if item.id in seen:
+                    raise _FieldError(f"{field}[{i}].id", f"duplicate id {item.id!r}")
+                seen.add(item.id)
+        board_ids = {b.id for b in self.boards}
+        powered: set[str] = set()
+        for i, mon in enumerate(self.monitors):
+            if mon.powers not in board_ids:
+                raise _FieldError(f"monitors[{i}].powers",
+                                  f"no bench board {mon.powers!r} (boards: {sorted(board_ids)})")
+            if mon.powers in powered:
+                raise _FieldError(f"monitors[{i}].powers",
+                                  f"board {mon.powers!r} already has a power monitor")
+            powered.add(mon.powers)
+        if not (self.modes.performance or self.modes.accuracy or self.modes.energy):
+            raise _FieldError("modes", "enable at least one of performance, accuracy, energy")
+        return self
+
+    def monitor_for(self, bench_board_id: str) -> BenchMonitor | None:
+        return next((m for m in self.monitors if m.powers == bench_board_id), None)
+
+
+class _FieldError(ValueError):
+    """A cross-field check failed; carries the dotted field for the ConfigError."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class Bench:
+    """A validated bench file with its board definitions resolved."""
+
+    def __init__(self, path: Path, spec: BenchSpec, boards: dict[str, BoardSpec]) -> None:
+        self.path = path
+        self.spec = spec
+        self.boards = boards  # bench board id -> definition (kind override applied)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+
+def load_bench(path: Path, boards_dir: Path | None = None) -> Bench:
+    """Read and validate a bench file; every error names the file and the field."""
+    spec = validate(BenchSpec, read_yaml(path), path)
+    return Bench(path, spec, _resolve_boards(path, spec, boards_dir))
+
+
+def _resolve_boards(path: Path, spec: BenchSpec, boards_dir: Path | None) -> dict[str, BoardSpec]:
+    resolved: dict[str, BoardSpec] = {}
+    for i, bench_board in enumerate(spec.boards):
+        try:
+            board = find_board(bench_board.board, boards_dir)
+        except ConfigError as exc:
+            raise ConfigError(str(path), f"boards[{i}].board", exc.message) from None
+        if bench_board.kind and bench_board.kind != board.kind:
+            if bench_board.kind == "qemu" or board.kind == "qemu":
+                raise ConfigError(str(path), f"boards[{i}].kind",
+                                  f"{board.id} is a {board.kind} board; only 'sim' may override it")
+            board = board.model_copy(update={"kind": bench_board.kind})
+        resolved[bench_board.id] = board
+    return resolved

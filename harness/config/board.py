@@ -1,0 +1,109 @@
+"""Board definitions (``boards/*.yaml``): what a board is, not how a bench uses it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from harness.config.yaml_loader import read_yaml, validate
+from harness.errors import ConfigError
+
+BoardKind = Literal["hardware", "qemu", "sim"]
+Core = Literal["cortex-m4f", "cortex-m7", "cortex-m33", "xtensa-lx6"]
+Kernels = Literal["cmsis-nn", "esp-nn", "reference"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Memory(_Strict):
+    flash_bytes: int = Field(gt=0)
+    ram_bytes: int = Field(gt=0)
+
+
+class Build(_Strict):
+    system: Literal["platformio", "qemu-make", "none"]
+    env: str = Field(description="PlatformIO environment or QEMU make target")
+    kernels: Kernels
+
+
+class Flash(_Strict):
+    method: Literal["sam-ba", "stlink", "esptool", "qemu", "none"]
+    notes: str = ""
+
+
+class Serial(_Strict):
+    baudrate: int = Field(gt=0)
+    link: str = Field(description="what the link is physically, e.g. USB CDC, ST-LINK VCP, UART0")
+    usb_vid_pid: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{4}:[0-9a-fA-F]{4}$")
+    resets_on_open: bool = False
+
+
+class CycleCounter(_Strict):
+    kind: Literal["dwt", "ccount", "systick-icount", "model"]
+    bits: Literal[24, 32, 64] = 32
+
+
+class Marker(_Strict):
+    pin: str
+    active_high: bool = True
+
+
+class Supply(_Strict):
+    voltage_v: float = Field(gt=0, le=12)
+
+
+class PowerModel(_Strict):
+    """Currents the simulated board draws (and the estimator predicts)."""
+
+    active_current_a: float = Field(gt=0)
+    idle_current_a: float = Field(ge=0)
+    source: str = Field(description="where these figures come from")
+
+
+class BoardSpec(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    name: str
+    kind: BoardKind = "hardware"
+    mcu: str
+    core: Core
+    clock_hz: int = Field(gt=0)
+    memory: Memory
+    build: Build
+    flash: Flash
+    serial: Serial
+    cycle_counter: CycleCounter
+    marker: Marker
+    supply: Supply
+    power: PowerModel
+
+
+def boards_dir() -> Path:
+    """The project's ``boards/`` folder (beside the package in a source checkout)."""
+    return Path(__file__).resolve().parents[2] / "boards"
+
+
+def load_board(path: Path) -> BoardSpec:
+    data = read_yaml(path)
+    board = validate(BoardSpec, data, path)
+    if board.id != path.stem:
+        raise ConfigError(str(path), "id", f"must match the file name ({path.stem!r})")
+    return board
+
+
+def find_board(board_id: str, search_dir: Path | None = None) -> BoardSpec:
+    """Load ``<search_dir>/<board_id>.yaml``; an unknown id lists the known ones."""
+    folder = search_dir or boards_dir()
+    path = folder / f"{board_id}.yaml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in folder.glob("*.yaml"))) or "none"
+        raise ConfigError(str(path), "", f"unknown board {board_id!r} (known boards: {known})")
+    return load_board(path)
+
+
+def all_boards(search_dir: Path | None = None) -> list[BoardSpec]:
+    folder = search_dir or boards_dir()
+    return [load_board(p) for p in sorted(folder.glob("*.yaml"))]
