@@ -9,6 +9,7 @@ identical for every kind.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
@@ -35,7 +36,15 @@ class BoardDriver(Protocol):
         ...
 
 
-DriverFactory = Callable[["BoardSpec", Path], BoardDriver]
+@dataclass(frozen=True)
+class LinkHint:
+    """Where the bench says a board is plugged in (hardware boards only)."""
+
+    port: str = "auto"
+    serial_number: str | None = None
+
+
+DriverFactory = Callable[["BoardSpec", Path, LinkHint], BoardDriver]
 _DRIVERS: dict[str, DriverFactory] = {}
 
 
@@ -51,7 +60,7 @@ def register_driver(kind: str) -> Callable[[DriverFactory], DriverFactory]:
     return decorate
 
 
-def create_driver(board: BoardSpec, workdir: Path) -> BoardDriver:
+def create_driver(board: BoardSpec, workdir: Path, link: LinkHint | None = None) -> BoardDriver:
     """The driver for ``board.kind``; ``workdir`` is where it may keep files for this run."""
     _load_builtin_drivers()
     try:
@@ -59,7 +68,7 @@ def create_driver(board: BoardSpec, workdir: Path) -> BoardDriver:
     except KeyError:
         known = ", ".join(sorted(_DRIVERS))
         raise BoardError(f"no driver for board kind {board.kind!r} (known: {known})") from None
-    return factory(board, workdir)
+    return factory(board, workdir, link or LinkHint())
 
 
 def _load_builtin_drivers() -> None:

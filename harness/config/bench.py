@@ -38,14 +38,16 @@ class BenchMonitor(_Strict):
     powers: str = Field(description="id of the bench board this monitor supplies")
     sample_rate: float = Field(default=100_000.0, gt=0)
     supply_voltage: float | None = Field(default=None, gt=0, le=12)
-    resource: str | None = Field(default=None, description="VISA resource, serial port or device id")
+    resource: str | None = Field(default=None,
+                                 description="VISA resource, serial port or device id")
     params: dict[str, Any] = Field(default_factory=dict)
 
 
 class BenchModel(_Strict):
     id: str = Field(pattern=_ID)
     path: str = Field(description="file path, mlperf:<file> or builtin:<name>")
-    dataset: str = Field(default="generated", description="digits, npz:<path>, mlperf:<dir>, generated")
+    dataset: str = Field(default="generated",
+                         description="digits, npz:<path>, mlperf:<dir>, generated")
     task: Literal["classification", "anomaly"] = "classification"
     optional: bool = Field(default=False, description="skip with a note when the file is absent")
 

@@ -1,0 +1,57 @@
+"""The `harness` command line: parse, call the library, print. No logic here."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+from rich.console import Console
+from rich.logging import RichHandler
+
+from harness import __version__
+from harness.errors import ConfigError, HarnessError
+
+console = Console(stderr=True)
+
+
+def _setup_logging(verbose: int) -> None:
+    level = logging.WARNING - 10 * min(verbose, 2)
+    handler: logging.Handler
+    if console.is_terminal:
+        handler = RichHandler(console=console, show_path=False)
+    else:  # CI logs: plain, timestamped lines
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+
+
+class HarnessGroup(click.Group):
+    """Turn harness errors into one clear line and a non-zero exit."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            sys.exit(2)
+        except HarnessError as exc:
+            console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            sys.exit(1)
+
+
+@click.group(cls=HarnessGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="harness")
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+def main(verbose: int) -> None:
+    """Benchmark TinyML models on microcontroller boards: accuracy, latency, Joules/inference.
+
+    Start with `harness check BENCH.yaml`, then `harness run BENCH.yaml`.
+    """
+    _setup_logging(verbose)
+
+
+from harness.cli_commands import boards, check, report, run  # noqa: E402  (registers commands)
+
+for command in (run, check, boards, report):
+    main.add_command(command)

@@ -1,0 +1,165 @@
+"""One job: bring a board up with a model, open a session, run the bench's modes.
+
+The code path is the same for every board kind; only the driver (how the board
+comes up) and the power-monitor backend differ.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.boards.driver import BoardDriver, LinkHint, create_driver
+from harness.config.bench import Bench, BenchMonitor
+from harness.config.board import BoardSpec
+from harness.dut.messages import HelloInfo
+from harness.dut.session import DutSession
+from harness.dut.transport import open_link
+from harness.errors import BoardError
+from harness.measure.accuracy import measure_accuracy
+from harness.measure.energy_run import measure_energy_per_inference
+from harness.measure.performance import measure_performance
+from harness.models.datasets import Dataset, generated_dataset, load_dataset
+from harness.models.tflm_host import TflmHostModel
+from harness.plan import Job
+from harness.power.monitor import PowerMonitor, create_monitor
+from harness.results.metadata import git_commit, harness_version, utc_now
+from harness.results.rows import ResultRow, RowContext
+from harness.results.store import RunStore
+
+log = logging.getLogger(__name__)
+READY_TIMEOUT_S = 3.0
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    rows: list[ResultRow]
+    hello: HelloInfo
+
+
+def run_job(bench: Bench, job: Job, model_path: Path, store: RunStore, run_id: str,
+            seed: int = 0) -> JobOutcome:
+    board = bench.boards[job.board.id]
+    driver = create_driver(board, store.run_dir / "work",
+                           LinkHint(job.board.port, job.board.serial_number))
+    ctx = RowContext(run_id=run_id, harness_version=harness_version(),
+                     git_commit=git_commit(bench.base_dir), bench=bench.spec.name,
+                     board=job.board.id, board_def=board.id, board_kind=board.kind,
+                     source=driver.source, model=job.model.id, variant=job.variant)
+    host = TflmHostModel.load(model_path)
+    dataset = _dataset_for(job, host, seed)
+    with ExitStack() as stack:
+        stack.callback(driver.stop)
+        url = driver.start(model_path)
+        link = open_link(url, baudrate=board.serial.baudrate)
+        session = stack.enter_context(DutSession(link))
+        if not session.wait_ready(READY_TIMEOUT_S):
+            session.resync()
+        hello = session.hello()
+        _check_model(hello, model_path, job)
+        rows = [ctx.row("info", "arena_bytes", hello.arena_used, "B", time=utc_now()),
+                ctx.row("info", "model_bytes", model_path.stat().st_size, "B", time=utc_now())]
+        rows += _run_modes(bench, job, board, driver, session, hello, host, dataset, ctx,
+                           store)
+    store.append_job(job.key, rows)
+    return JobOutcome(rows, hello)
+
+
+def _check_model(hello: HelloInfo, model_path: Path, job: Job) -> None:
+    """The board must run the model we think it runs; a stale flash is a silent lie."""
+    expected = hashlib.sha256(model_path.read_bytes()).digest()
+    if hello.model_hash != expected:
+        raise BoardError(f"job {job.key}: board reports model hash {hello.model_hash.hex()[:16]}…"
+                         f", expected {expected.hex()[:16]}… for {model_path}")
+
+
+def _dataset_for(job: Job, host: TflmHostModel, seed: int) -> Dataset:
+    if job.model.dataset == "generated":
+        return generated_dataset(host.input_spec, n=256, seed=seed)
+    return load_dataset(job.model.dataset).split(test_fraction=0.25, seed=seed)[1]
+
+
+def _run_modes(bench: Bench, job: Job, board: BoardSpec, driver: BoardDriver,
+               session: DutSession, hello: HelloInfo, host: TflmHostModel, dataset: Dataset,
+               ctx: RowContext, store: RunStore) -> list[ResultRow]:
+    modes = bench.spec.modes
+    input_data = dataset.to_model_input(0, host.input_spec).tobytes()
+    gen_note = "generated inputs (no dataset)" if dataset.generated else ""
+    rows: list[ResultRow] = []
+    if modes.performance:
+        perf = measure_performance(session, input_data, hello.clock_hz,
+                                   modes.performance.warmups, modes.performance.runs)
+        n = len(perf.cycles)
+        rows += [ctx.row("performance", "latency_median", perf.median_ms, "ms", time=utc_now(),
+                         n=n, notes=gen_note),
+                 ctx.row("performance", "latency_p90", perf.p90_ms, "ms", time=utc_now(), n=n,
+                         notes=gen_note),
+                 ctx.row("performance", "cycles_mean", perf.mean_cycles, "cycles",
+                         time=utc_now(), n=n, notes=f"counter: {hello.counter}")]
+    if modes.accuracy:
+        acc = measure_accuracy(session, dataset, host.input_spec, host.output_spec,
+                               modes.accuracy.samples, reference=host.run)
+        if acc.top1 is not None:
+            rows.append(ctx.row("accuracy", "top1", acc.top1 * 100, "%", time=utc_now(),
+                                n=acc.n, notes=dataset.description))
+        if acc.auc is not None:
+            rows.append(ctx.row("accuracy", "auc", acc.auc, "", time=utc_now(), n=acc.n,
+                                notes=dataset.description))
+        rows.append(ctx.row("accuracy", "host_reference_mismatches", acc.mismatches or 0,
+                            "outputs", time=utc_now(), n=acc.n,
+                            notes=gen_note or "outputs differing from the TFLM host runtime"))
+    monitor_spec = bench.spec.monitor_for(job.board.id)
+    if modes.energy and monitor_spec is not None:
+        rows += _energy_rows(bench, job, board, driver, session, monitor_spec, input_data, ctx,
+                             store)
+    elif modes.energy:
+        log.warning("job %s: energy mode skipped, no power monitor powers %s", job.key,
+                    job.board.id)
+    return rows
+
+
+def _open_monitor(spec: BenchMonitor, board: BoardSpec, driver: BoardDriver) -> PowerMonitor:
+    params = dict(spec.params)
+    if spec.resource:
+        params.setdefault("resource", spec.resource)
+    # A simulated board's virtual power wire is what a simulated monitor measures.
+    wire = getattr(driver, "virtual_wire_params", None)
+    if spec.backend == "sim" and wire is not None:
+        params = {**wire(), **params}
+    monitor = create_monitor(spec.backend, **params)
+    monitor.configure(sample_rate=spec.sample_rate,
+                      supply_voltage=spec.supply_voltage or board.supply.voltage_v,
+                      current_range_a=None)
+    return monitor
+
+
+def _energy_rows(bench: Bench, job: Job, board: BoardSpec, driver: BoardDriver,
+                 session: DutSession, spec: BenchMonitor, input_data: bytes, ctx: RowContext,
+                 store: RunStore) -> list[ResultRow]:
+    energy_mode = bench.spec.modes.energy
+    assert energy_mode is not None
+    monitor = _open_monitor(spec, board, driver)
+    trace_path = store.run_dir / "traces" / f"{job.key.replace('/', '__')}.npz"
+    trace_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        result = measure_energy_per_inference(
+            session, monitor, input_data, energy_mode.windows,
+            energy_mode.inferences_per_window, energy_mode.idle_s, trace_path)
+    finally:
+        monitor.close()
+    note = f"monitor {spec.id} ({spec.backend}) at {spec.sample_rate:g} S/s"
+    n = result.n_windows
+    return [
+        ctx.row("energy", "energy_per_inference", result.mean_j * 1e6, "uJ", time=utc_now(),
+                ci=(result.ci_low_j * 1e6, result.ci_high_j * 1e6), n=n, notes=note),
+        ctx.row("energy", "energy_above_idle", result.above_idle_mean_j * 1e6, "uJ",
+                time=utc_now(), ci=(result.above_idle_ci_low_j * 1e6,
+                                   result.above_idle_ci_high_j * 1e6), n=n, notes=note),
+        ctx.row("energy", "idle_power", result.idle_power_w * 1e3, "mW", time=utc_now(),
+                notes=note),
+        ctx.row("energy", "active_power", result.mean_active_power_w * 1e3, "mW",
+                time=utc_now(), n=n, notes=note),
+    ]

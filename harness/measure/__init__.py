@@ -1,0 +1,1 @@
+"""Measurement procedures over a DUT session: performance, accuracy, energy."""

@@ -1,0 +1,1 @@
+"""Reports built from saved results only."""

@@ -1,0 +1,40 @@
+"""Pivot tidy result rows into one line per board x model x variant."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class SummaryLine:
+    board: str
+    board_def: str
+    model: str
+    variant: str
+    source: str
+    metrics: dict[str, dict[str, str]] = field(default_factory=dict)  # metric -> row
+    notes: set[str] = field(default_factory=set)
+
+    def value(self, metric: str) -> float | None:
+        row = self.metrics.get(metric)
+        return float(row["value"]) if row else None
+
+    def ci(self, metric: str) -> tuple[float, float] | None:
+        row = self.metrics.get(metric)
+        if not row or row.get("ci_low", "") == "":
+            return None
+        return float(row["ci_low"]), float(row["ci_high"])
+
+
+def summarise(rows: list[dict[str, str]]) -> list[SummaryLine]:
+    lines: dict[tuple[str, str, str], SummaryLine] = {}
+    for row in rows:
+        key = (row["board"], row["model"], row["variant"])
+        line = lines.setdefault(key, SummaryLine(row["board"], row["board_def"], row["model"],
+                                                 row["variant"], row["source"]))
+        line.metrics[row["metric"]] = row
+        if row["source"] != line.source:  # never hide a mix of sources in one line
+            line.source = "mixed"
+        if row.get("notes") and "generated" in row["notes"]:
+            line.notes.add(row["notes"])
+    return list(lines.values())

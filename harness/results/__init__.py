@@ -1,0 +1,1 @@
+"""Result rows, run metadata and their storage."""

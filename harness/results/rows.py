@@ -1,0 +1,64 @@
+"""One tidy row per board x model x variant x metric."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    run_id: str
+    time: str                 # ISO 8601 UTC, when the figure was produced
+    harness_version: str
+    git_commit: str           # "" outside a git checkout
+    bench: str
+    board: str                # bench board id
+    board_def: str            # boards/<id>.yaml
+    board_kind: str           # hardware | qemu | sim
+    source: str               # measured | emulated | simulated
+    model: str
+    variant: str
+    mode: str                 # performance | accuracy | energy
+    metric: str
+    value: float
+    unit: str
+    ci_low: float | None = None
+    ci_high: float | None = None
+    n: int | None = None
+    notes: str = ""
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(ResultRow))
+
+
+@dataclass(frozen=True)
+class RowContext:
+    """What every row of one job shares; `row()` adds the figure."""
+
+    run_id: str
+    harness_version: str
+    git_commit: str
+    bench: str
+    board: str
+    board_def: str
+    board_kind: str
+    source: str
+    model: str
+    variant: str
+
+    def row(self, mode: str, metric: str, value: float, unit: str, *, time: str,
+            ci: tuple[float, float] | None = None, n: int | None = None,
+            notes: str = "") -> ResultRow:
+        return ResultRow(
+            run_id=self.run_id, time=time, harness_version=self.harness_version,
+            git_commit=self.git_commit, bench=self.bench, board=self.board,
+            board_def=self.board_def, board_kind=self.board_kind, source=self.source,
+            model=self.model, variant=self.variant, mode=mode, metric=metric,
+            value=float(value), unit=unit,
+            ci_low=None if ci is None else float(ci[0]),
+            ci_high=None if ci is None else float(ci[1]),
+            n=n, notes=notes,
+        )
