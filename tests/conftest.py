@@ -1,0 +1,26 @@
+"""Shared fixtures: a session-wide model cache so the digits CNN is trained once."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from harness.models.mlperf_tiny import MLPERF_TINY_HINT, mlperf_tiny_dir
+
+
+@pytest.fixture(scope="session", autouse=True)
+def model_cache(tmp_path_factory) -> Path:
+    """HARNESS_CACHE_DIR for the whole session (kept if the caller set one, e.g. CI)."""
+    if "HARNESS_CACHE_DIR" not in os.environ:
+        os.environ["HARNESS_CACHE_DIR"] = str(tmp_path_factory.mktemp("model-cache"))
+    return Path(os.environ["HARNESS_CACHE_DIR"])
+
+
+@pytest.fixture(scope="session")
+def mlperf_dir() -> Path:
+    folder = mlperf_tiny_dir()
+    if not (folder / "ic01_int8.tflite").is_file():
+        pytest.skip(f"MLPerf Tiny models not found in {folder}. {MLPERF_TINY_HINT}")
+    return folder
