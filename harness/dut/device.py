@@ -13,7 +13,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from harness.dut.framing import FaultReason, Frame, FrameDecoder, FrameFault, encode_frame
+from harness.dut.framing import (
+    DELIMITER,
+    FaultReason,
+    Frame,
+    FrameDecoder,
+    FrameFault,
+    encode_frame,
+)
 from harness.dut.messages import (
     PROTOCOL_VERSION,
     RESULT_FIXED_BYTES,
@@ -145,7 +152,8 @@ class ProtocolDevice:
 
     def _reply(self, msg: DeviceMessage, seq: int) -> bytes:
         self._unacked = 0   # any reply closes the current upload window
-        return encode_frame(msg.TYPE, seq, msg.pack())
+        # The leading 0x00 ends any noise the host may have received before this frame.
+        return DELIMITER + encode_frame(msg.TYPE, seq, msg.pack())
 
     def _error(self, code: ErrorCode, cmd_type: int, message: str) -> ErrorReply:
         room = self.info.max_payload - 3    # code, cmd_type, str8 length

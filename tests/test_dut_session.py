@@ -1,0 +1,275 @@
+"""Host session against the Python device served on a real pseudo-terminal."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+import serial
+
+from harness.dut.device import ChecksumRunner, ProtocolDevice, RunnerResult
+from harness.dut.messages import ErrorCode, MsgType, per_run_cap
+from harness.dut.pty_link import open_pty, serve
+from harness.dut.session import DutSession, ReplyTimeout
+from harness.dut.transport import open_link
+from harness.errors import DeviceError, ProtocolError
+from harness.tensors import TensorSpec
+
+MAX_PAYLOAD = 1024
+CHUNK = MAX_PAYLOAD - 4
+WINDOW = 4
+KWS_INPUT = TensorSpec("int8", (1, 96, 96, 3))     # 27,648 bytes, the MLPerf Tiny VWW input
+
+
+class EchoRunner:
+    """Output = input (big outputs need READ_OUTPUT); cycles count up across runs."""
+
+    def __init__(self, delay_s: float = 0.0) -> None:
+        self.calls: list[tuple[int, int]] = []
+        self.delay_s = delay_s
+        self._next = 1000
+
+    def infer(self, input_data: bytes, warmups: int, runs: int) -> RunnerResult:
+        self.calls.append((warmups, runs))
+        time.sleep(self.delay_s)
+        cycles = list(range(self._next, self._next + runs))
+        self._next += runs
+        return RunnerResult(input_data, cycles)
+
+
+def make_device(runner=None, spec: TensorSpec = KWS_INPUT) -> ProtocolDevice:
+    runner = runner or ChecksumRunner()
+    out = spec if isinstance(runner, EchoRunner) else ChecksumRunner.OUTPUT_SPEC
+    return ProtocolDevice(runner, board_id="pty-test", clock_hz=48_000_000, counter="model",
+                          arena_used=4096, model_hash=hashlib.sha256(b"model").digest(),
+                          inputs=[spec], outputs=[out], max_payload=MAX_PAYLOAD,
+                          rx_window=WINDOW)
+
+
+@contextmanager
+def served(device: ProtocolDevice) -> Iterator[str]:
+    """Serve ``device`` on a fresh pty from a thread; yield the slave path."""
+    master_fd, slave_path = open_pty()
+    stop = threading.Event()
+    thread = threading.Thread(target=serve, args=(master_fd, device, stop), daemon=True)
+    thread.start()
+    try:
+        yield slave_path
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        os.close(master_fd)
+        assert not thread.is_alive()
+
+
+@contextmanager
+def session_on(device: ProtocolDevice, **kwargs) -> Iterator[DutSession]:
+    with served(device) as path, DutSession(open_link(path), **kwargs) as session:
+        assert session.wait_ready(2.0)
+        yield session
+
+
+def pattern(n: int) -> bytes:
+    return bytes((i * 7 + i // 256) & 0xFF for i in range(n))
+
+
+def test_hello_reports_the_device() -> None:
+    with session_on(make_device()) as session:
+        info = session.hello()
+    assert (info.board_id, info.max_payload, info.rx_window, info.inputs) == \
+        ("pty-test", MAX_PAYLOAD, WINDOW, (KWS_INPUT,))
+    assert info.model_hash == hashlib.sha256(b"model").digest()
+
+
+@pytest.mark.parametrize("size", [0, 1, CHUNK, CHUNK * WINDOW, CHUNK * WINDOW * 2 + 1, 27648])
+def test_upload_takes_the_round_trips_the_spec_promises(size: int) -> None:
+    data = pattern(size)
+    with session_on(make_device(spec=TensorSpec("uint8", (size,)))) as session:
+        session.hello()
+        stats = session.upload(data)
+        result = session.infer(0, 1)
+    chunks = math.ceil(size / CHUNK)
+    assert stats.chunks == chunks and stats.bytes == size
+    assert stats.round_trips == 1 + math.ceil(chunks / WINDOW)
+    assert result.output == ChecksumRunner.checksum(data)   # the device holds exactly `data`
+    assert stats.wire_bytes_out > size and stats.wire_bytes_in > 0
+
+
+def test_27648_byte_upload_is_efficient_on_the_wire() -> None:
+    with session_on(make_device()) as session:
+        session.hello()
+        stats = session.upload(pattern(27648))
+    assert stats.round_trips == 8
+    assert stats.payload_efficiency > 0.95
+
+
+def test_infer_with_and_without_per_run_cycles() -> None:
+    data = pattern(27648)
+    with session_on(make_device()) as session:
+        with_cycles = session.run(data, warmups=3, runs=5)
+        total_only = session.infer(0, 5, per_run=False, want_output=False)
+    per_run = ChecksumRunner.cycles_for(27648)
+    assert with_cycles.cycles == (per_run,) * 5 and with_cycles.total_cycles == 5 * per_run
+    assert with_cycles.output == ChecksumRunner.checksum(data)
+    assert total_only.cycles is None and total_only.output is None
+    assert total_only.total_cycles == 5 * per_run and total_only.output_bytes == 8
+
+
+def test_big_output_is_fetched_with_read_output() -> None:
+    data = pattern(27648)
+    with session_on(make_device(EchoRunner())) as session:
+        session.upload(data)
+        before = session.stats.round_trips
+        result = session.infer(0, 1)
+        round_trips = session.stats.round_trips - before
+    assert result.output == data and result.output_bytes == 27648
+    assert round_trips == 1 + math.ceil(27648 / CHUNK)     # INFER, then READ_OUTPUTs
+
+
+def test_runs_beyond_one_result_are_split_and_concatenated_in_order() -> None:
+    runner = EchoRunner()
+    cap = per_run_cap(MAX_PAYLOAD)
+    runs = 2 * cap + 10
+    with session_on(make_device(runner, spec=TensorSpec("uint8", (16,)))) as session:
+        result = session.run(pattern(16), warmups=7, runs=runs)
+    assert runner.calls == [(7, cap), (0, cap), (0, 10)]
+    assert result.cycles == tuple(range(1000, 1000 + runs))
+    assert result.total_cycles == sum(range(1000, 1000 + runs)) and result.runs == runs
+    assert result.output == pattern(16)
+
+
+def test_device_errors_raise_device_error_with_code_and_command() -> None:
+    with session_on(make_device()) as session:
+        with pytest.raises(DeviceError) as caught:
+            session.infer(0, 1)
+        assert (caught.value.code, caught.value.cmd_type) == (ErrorCode.BAD_STATE, MsgType.INFER)
+        with pytest.raises(DeviceError, match="UNKNOWN_CMD"):
+            session.request(0x42)
+        with pytest.raises(DeviceError, match=r"BAD_ARGS .* LOAD_BEGIN of 5 bytes"):
+            session.upload(b"12345")
+        assert session.request(MsgType.PING, b"still here").body == b"still here"
+
+
+class LossyPort:
+    """The host's serial port with a bad line: one write loses or garbles one frame."""
+
+    def __init__(self, port: serial.SerialBase, write_index: int, frame_index: int,
+                 mode: str) -> None:
+        self._port, self._write_index, self._frame_index, self._mode = \
+            port, write_index, frame_index, mode
+        self._writes = 0
+
+    def __getattr__(self, name: str):
+        return getattr(self._port, name)
+
+    def write(self, data: bytes) -> int | None:
+        self._writes += 1
+        if self._writes == self._write_index:
+            parts = bytes(data).split(b"\x00")     # b"", frame, frame, ..., b""
+            frame = bytearray(parts[1 + self._frame_index])
+            if self._mode == "drop":
+                frame = bytearray()
+            else:   # flip a bit in the middle of the frame, never making a 0x00
+                i = next(i for i in range(len(frame) // 2, len(frame)) if frame[i] not in (1, 0x81))
+                frame[i] ^= 0x80 if frame[i] != 0x80 else 0x01
+            parts[1 + self._frame_index] = bytes(frame)
+            data = b"\x00".join(p for p in parts if p) + b"\x00"
+        return self._port.write(data)
+
+
+@pytest.mark.parametrize("mode", ["drop", "flip"])
+def test_upload_recovers_from_a_lost_or_garbled_chunk(mode: str, caplog) -> None:
+    data = pattern(27648)
+    with served(make_device()) as path:
+        # writes: HELLO, LOAD_BEGIN, then the first window; spoil its second chunk
+        port = LossyPort(open_link(path), write_index=3, frame_index=1, mode=mode)
+        with DutSession(port) as session, caplog.at_level(logging.WARNING):  # type: ignore[arg-type]
+            session.hello()
+            stats = session.upload(data)
+            result = session.infer(0, 1)
+    expected = "OUT_OF_ORDER" if mode == "drop" else "BAD_CRC"
+    assert expected in caplog.text
+    assert result.output == ChecksumRunner.checksum(data)
+    assert session.stats.resyncs == 1
+    assert stats.chunks == 28 + WINDOW                  # the spoilt window is sent again
+    assert stats.round_trips == 8 + 1 + 1               # + the failed window + the resync
+
+
+def test_garbage_on_the_line_mid_session_is_survived() -> None:
+    data = pattern(27648)
+    with served(make_device()) as path, DutSession(raw := open_link(path)) as session:
+        session.upload(data)
+        raw.write(b"\x13\x37 line noise \xff\xfe without a delimiter")
+        assert session.infer(0, 2).output == ChecksumRunner.checksum(data)
+        raw.write(b"noise\x00more noise")
+        session.resync()
+        assert session.infer(0, 1).output == ChecksumRunner.checksum(data)
+        assert session.stats.line_errors >= 1 and session.stats.resyncs == 1
+
+
+def test_garbage_from_the_device_is_dropped_by_the_host() -> None:
+    device = make_device()
+    master_fd, slave_path = open_pty()
+    stop = threading.Event()
+    thread = threading.Thread(target=serve, args=(master_fd, device, stop), daemon=True)
+    thread.start()
+    try:
+        with DutSession(open_link(slave_path)) as session:
+            session.wait_ready(2.0)
+            os.write(master_fd, b"\x02\xff\xff\x00\x09garbage")    # device side of the line
+            session.resync()
+            assert session.hello().board_id == "pty-test"
+            assert session.stats.garbled_in >= 1
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        os.close(master_fd)
+
+
+def test_silent_device_times_out_saying_what_was_awaited() -> None:
+    master_fd, slave_path = open_pty()       # nobody serves the master
+    try:
+        with DutSession(open_link(slave_path), timeout=0.2, retries=0) as session:
+            assert not session.wait_ready(0.1)
+            with pytest.raises(ReplyTimeout, match=r"no reply to HELLO \(seq \d+\) on /dev/pts"):
+                session.hello()
+            with pytest.raises(ProtocolError, match=r"resync failed .* no PONG with nonce"):
+                session.resync()
+    finally:
+        os.close(master_fd)
+
+
+def test_slow_infer_times_out_and_is_not_retried() -> None:
+    runner = EchoRunner(delay_s=0.3)
+    with session_on(make_device(runner, spec=TensorSpec("uint8", (4,)))) as session:
+        session.upload(b"abcd")
+        with pytest.raises(ReplyTimeout, match="no reply to INFER"):
+            session.infer(0, 1, timeout=0.05)
+        time.sleep(0.35)
+        assert runner.calls == [(0, 1)]
+        assert session.infer(0, 1, timeout=2.0).output == b"abcd"     # stale RESULT skipped
+        assert session.stats.discarded >= 1
+
+
+def test_session_life_cycle_is_explicit_and_idempotent() -> None:
+    with served(make_device()) as path:
+        port = open_link(path)
+        session = DutSession(port)
+        with pytest.raises(ProtocolError, match="not open"):
+            session.hello()
+        session.open()
+        session.open()
+        assert session.wait_ready(2.0)
+        session.close()
+        session.close()
+        assert not port.is_open
+        with session:                      # reopens the same port
+            session.resync()               # too quick a reopen for the device to notice
+            assert session.hello().board_id == "pty-test"
