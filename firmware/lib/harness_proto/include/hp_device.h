@@ -1,0 +1,111 @@
+/* The device side of the DUT protocol (docs/protocol.md): one instance per link.
+ * Plain C99, no allocation, no board or runtime dependency: the board and the
+ * model runner are reached through the two hook structs below. */
+#ifndef HP_DEVICE_H
+#define HP_DEVICE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hp_config.h"
+#include "hp_frame.h"
+#include "hp_wire.h"
+
+enum hp_msg_type {
+    HP_HELLO = 0x01,
+    HP_LOAD_BEGIN = 0x02,
+    HP_LOAD_CHUNK = 0x03,
+    HP_INFER = 0x04,
+    HP_READ_OUTPUT = 0x05,
+    HP_PING = 0x06,
+    HP_ACK = 0x80,
+    HP_HELLO_INFO = 0x81,
+    HP_RESULT = 0x84,
+    HP_OUTPUT = 0x85,
+    HP_PONG = 0x86,
+    HP_ERROR = 0x8E,
+    HP_READY = 0x8F,
+};
+
+enum hp_error_code {
+    HP_ERR_BAD_FRAME = 1,
+    HP_ERR_BAD_CRC = 2,
+    HP_ERR_UNKNOWN_CMD = 3,
+    HP_ERR_BAD_ARGS = 4,
+    HP_ERR_BAD_STATE = 5,
+    HP_ERR_OUT_OF_ORDER = 6,
+    HP_ERR_TOO_LARGE = 7,
+    HP_ERR_INFER_FAILED = 8,
+};
+
+#define HP_INFER_PER_RUN 0x01u
+#define HP_INFER_WANT_OUTPUT 0x02u
+#define HP_INFER_FLAGS_KNOWN (HP_INFER_PER_RUN | HP_INFER_WANT_OUTPUT)
+
+#define HP_CAP_MARKER 0x01u
+#define HP_CAP_PER_RUN 0x02u
+#define HP_CAP_OUTPUT_IN_RESULT 0x04u
+
+/* u16 runs, u16 n_cycles, u64 total, u32 output_bytes, u8 included */
+#define HP_RESULT_FIXED_BYTES 17u
+/* Most runs one PER_RUN INFER may time: the RESULT without output must fit.
+ * (docs/protocol.md says (max_payload - 24) / 4; the host's messages.py and this
+ * core use the exact fit, (max_payload - 17) / 4.) */
+#define HP_MAX_PER_RUN ((HP_MAX_PAYLOAD - HP_RESULT_FIXED_BYTES) / 4u)
+
+/* A tensor as HELLO_INFO describes it; dtype is the TFLite TensorType number. */
+typedef struct {
+    uint8_t dtype;
+    uint8_t ndims;
+    int32_t dims[HP_MAX_DIMS];
+    float scale;          /* 0 when not quantized */
+    int32_t zero_point;
+} hp_tensor;
+
+typedef struct {
+    hp_write_fn write;                    /* bytes to the host; blocks until taken */
+    uint32_t (*read_cycles)(void *ctx);   /* free-running, wraps at 2^32 */
+    void (*marker)(void *ctx, bool high); /* NULL: the board has no marker line */
+    void *ctx;
+    const char *board_id;
+    const char *counter;                  /* what a cycle is: dwt, ccount, systick-icount */
+    uint32_t clock_hz;
+} hp_board;
+
+typedef struct {
+    uint8_t *input;                       /* LOAD_CHUNK writes here */
+    uint32_t input_bytes;
+    const uint8_t *output;                /* valid after a successful invoke */
+    uint32_t output_bytes;
+    const hp_tensor *inputs;
+    uint8_t n_inputs;
+    const hp_tensor *outputs;
+    uint8_t n_outputs;
+    uint32_t arena_used;
+    const uint8_t *model_hash;            /* 32 bytes: SHA-256 of the embedded model */
+    const char *(*invoke)(void *ctx);     /* NULL on success, else why it failed */
+    void *ctx;
+} hp_runner;
+
+typedef struct {
+    const hp_board *board;
+    const hp_runner *runner;
+    hp_frame_rx rx;
+    uint8_t tx[HP_FRAME_MAX];
+    hp_writer out;         /* builds the reply in tx */
+    bool load_begun;       /* LOAD_BEGIN accepted: chunks are taken */
+    bool output_ready;     /* the last INFER succeeded: READ_OUTPUT may read */
+    uint32_t next_offset;  /* input bytes held, contiguous from 0 */
+    uint8_t since_reply;   /* chunks taken since the last frame sent */
+} hp_device;
+
+void hp_device_init(hp_device *dev, const hp_board *board, const hp_runner *runner);
+
+/* Announce the device: READY(protocol_version), seq 0. Call once at boot. */
+void hp_device_ready(hp_device *dev);
+
+/* Feed bytes from the line; replies go out through board->write. */
+void hp_device_rx(hp_device *dev, const uint8_t *data, size_t len);
+
+#endif
