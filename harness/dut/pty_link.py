@@ -1,4 +1,4 @@
-"""Serve a ProtocolDevice on a pseudo-terminal, as a board serves its USB serial port.
+"""Serve a device on a pseudo-terminal, as a board serves its USB serial port.
 
 The host opens the slave path with pyserial like any port. The pty behaves like a
 board that resets when its port is opened: each time a host opens the slave,
@@ -15,14 +15,21 @@ import select
 import threading
 import time
 import tty
-
-from harness.dut.device import ProtocolDevice
+from typing import Protocol
 
 log = logging.getLogger(__name__)
 
 POLL_S = 0.02           # select timeout: how fast stop and a new opener are noticed
 BOOT_DELAY_S = 0.02     # lets the opener finish configuring (and flushing) the port
 WRITE_TIMEOUT_S = 2.0   # a host that stops reading loses replies instead of hanging us
+
+
+class ByteDevice(Protocol):
+    """What ``serve`` drives: harness.dut.device.ProtocolDevice, or any byte-level peer."""
+
+    def boot(self) -> bytes: ...
+
+    def feed(self, data: bytes) -> bytes: ...
 
 
 def open_pty() -> tuple[int, str]:
@@ -41,7 +48,7 @@ def open_pty() -> tuple[int, str]:
     return master_fd, slave_path
 
 
-def serve(master_fd: int, device: ProtocolDevice, stop: threading.Event | None = None) -> None:
+def serve(master_fd: int, device: ByteDevice, stop: threading.Event | None = None) -> None:
     """Serve ``device`` on the master side until ``stop`` is set.
 
     Without a ``stop`` event the loop ends when the host closes the slave after
