@@ -26,7 +26,13 @@ import pytest
 import serial
 
 from harness.dut.device import ChecksumRunner, ProtocolDevice
-from harness.dut.framing import PROTOCOL_MAX_PAYLOAD, Frame, FrameDecoder, encode_frame
+from harness.dut.framing import (
+    DELIMITER,
+    PROTOCOL_MAX_PAYLOAD,
+    Frame,
+    FrameDecoder,
+    encode_frame,
+)
 from harness.dut.messages import ErrorReply, InferResult, MsgType, per_run_cap
 from harness.dut.session import DutSession
 from harness.dut.transport import open_link
@@ -180,7 +186,7 @@ def test_c_core_answers_like_the_python_device(c_device: str) -> None:
 @pytest.mark.parametrize("seed", range(3))
 def test_frames_encode_byte_identically_both_ways(c_device: str, seed: int) -> None:
     """PING bodies around COBS's 254-byte blocks: the C core decodes Python's frames and
-    its PONG frames are byte for byte what framing.encode_frame makes."""
+    its PONG frames are byte for byte what device.py sends (0x00, then encode_frame)."""
     rng = random.Random(seed)
     sizes = [0, 1, 247, 248, 249, 253, 254, 255, 501, 502, 508, 1024]
     port = open_link(c_device, timeout=0.2)
@@ -191,14 +197,14 @@ def test_frames_encode_byte_identically_both_ways(c_device: str, seed: int) -> N
             body = bytes(0 if zeros and rng.randrange(zeros) == 0 else rng.randrange(1, 256)
                          for _ in range(size))
             port.write(encode_frame(MsgType.PING, seq, body))
-            expected = encode_frame(MsgType.PONG, seq, body)
+            expected = DELIMITER + encode_frame(MsgType.PONG, seq, body)
             assert port.read(len(expected)) == expected, f"PONG of a {size}-byte PING differs"
     finally:
         port.close()
 
 
 def _read_until_ready(port: serial.SerialBase) -> None:
-    ready = encode_frame(MsgType.READY, 0, b"\x01")
+    ready = DELIMITER + encode_frame(MsgType.READY, 0, b"\x01")
     assert port.read(len(ready)) == ready
 
 

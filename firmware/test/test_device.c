@@ -200,6 +200,7 @@ static void ready_announces_protocol_version(void)
     fixture *f = fixture_new(runner_checksum());
     hp_device_ready(&f->dev);
     reply r;
+    CHECK(f->cap.len > 2 && f->cap.wire[0] == 0); /* a leading delimiter */
     CHECK_EQ(capture_next(&f->cap, &r), 1);
     CHECK(r.type == HP_READY && r.seq == 0 && r.len == 1 && r.body[0] == HP_PROTOCOL_VERSION);
     free(f);

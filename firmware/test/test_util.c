@@ -74,12 +74,16 @@ void capture_write(void *ctx, const uint8_t *data, size_t len)
 int capture_next(capture *c, reply *r)
 {
     static uint8_t raw[HP_FRAME_MAX];
-    const uint8_t *start = c->wire + c->pos;
-    const uint8_t *end = memchr(start, 0, c->len - c->pos);
-    if (!end) {
-        return 0;
-    }
-    c->pos += (size_t)(end - start) + 1;
+    const uint8_t *start;
+    const uint8_t *end;
+    do { /* skip empty frames: the device's leading delimiters */
+        start = c->wire + c->pos;
+        end = memchr(start, 0, c->len - c->pos);
+        if (!end) {
+            return 0;
+        }
+        c->pos += (size_t)(end - start) + 1;
+    } while (end == start);
     size_t n = 0;
     if (!hp_cobs_decode(start, (size_t)(end - start), raw, sizeof raw, &n) || n < 6) {
         return -1;

@@ -34,7 +34,8 @@ typedef struct {
 
 void capture_write(void *ctx, const uint8_t *data, size_t len); /* an hp_board.write */
 
-/* 1: *r holds the next frame; 0: no complete frame left; -1: a malformed frame. */
+/* 1: *r holds the next frame; 0: no complete frame left; -1: a malformed frame.
+ * Empty frames (the device's leading 0x00) are skipped. */
 int capture_next(capture *c, reply *r);
 
 #endif

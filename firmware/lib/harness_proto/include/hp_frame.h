@@ -1,4 +1,4 @@
-/* Frames on the wire: COBS(type | seq | body | crc32 LE) 0x00. */
+/* Frames on the wire: [0x00] COBS(type | seq | body | crc32 LE) 0x00. */
 #ifndef HP_FRAME_H
 #define HP_FRAME_H
 
@@ -35,7 +35,9 @@ void hp_frame_rx_reset(hp_frame_rx *rx);
 hp_rx_status hp_frame_rx_byte(hp_frame_rx *rx, uint8_t byte);
 
 /* Append the CRC of frame[0 .. len) at frame[len .. len + 4) (the caller
- * leaves room), then write the COBS encoding and the 0x00 delimiter. */
+ * leaves room), then write 0x00, the COBS encoding and 0x00. The leading 0x00
+ * ends any noise the host received since the last frame as a frame of its own,
+ * so the noise is dropped alone instead of taking this frame with it. */
 void hp_frame_send(uint8_t *frame, size_t len, hp_write_fn write, void *ctx);
 
 #endif

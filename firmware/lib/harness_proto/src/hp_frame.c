@@ -60,6 +60,7 @@ void hp_frame_send(uint8_t *frame, size_t len, hp_write_fn write, void *ctx)
     for (int i = 0; i < 4; i++) {
         frame[len + (size_t)i] = (uint8_t)(crc >> (8 * i));
     }
+    write(ctx, &delimiter, 1);
     hp_cobs_encode_to(frame, len + 4, write, ctx);
     write(ctx, &delimiter, 1);
 }
