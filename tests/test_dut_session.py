@@ -6,6 +6,7 @@ import hashlib
 import logging
 import math
 import os
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -155,6 +156,23 @@ def test_device_errors_raise_device_error_with_code_and_command() -> None:
         with pytest.raises(DeviceError, match=r"BAD_ARGS .* LOAD_BEGIN of 5 bytes"):
             session.upload(b"12345")
         assert session.request(MsgType.PING, b"still here").body == b"still here"
+
+
+class FailingRunner:
+    def infer(self, input_data: bytes, warmups: int, runs: int) -> RunnerResult:
+        raise MemoryError("arena exhausted")
+
+
+def test_runtime_failure_and_oversized_requests_reach_the_host_as_device_errors() -> None:
+    with session_on(make_device(FailingRunner(), spec=TensorSpec("uint8", (4,)))) as session:
+        session.upload(b"abcd")
+        with pytest.raises(DeviceError, match="MemoryError: arena exhausted") as caught:
+            session.infer(0, 1)
+        assert caught.value.code == ErrorCode.INFER_FAILED
+        with pytest.raises(DeviceError) as caught:
+            session.request(MsgType.INFER, struct.pack("<HHB", 0, per_run_cap(MAX_PAYLOAD) + 1, 1))
+        assert caught.value.code == ErrorCode.TOO_LARGE
+        assert session.hello().board_id == "pty-test"      # still serving
 
 
 class LossyPort:

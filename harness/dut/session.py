@@ -120,7 +120,7 @@ class DutSession:
         wait = timeout or self.timeout
         self._io.reset()
         nonce = os.urandom(4)
-        self._io.write(b"\x00" + encode_frame(MsgType.PING, self._io.next_seq(), nonce), 1)
+        self._io.write(b"\x00\x00" + encode_frame(MsgType.PING, self._io.next_seq(), nonce), 1)
         self.stats.resyncs += 1
         self.stats.round_trips += 1
         deadline = time.monotonic() + wait
