@@ -1,0 +1,109 @@
+"""Driver for the emulated board: builds the firmware, runs it in qemu-system-arm.
+
+UART0 is a TCP server on 127.0.0.1 that QEMU opens before the guest starts
+(``server=on,wait=on``): the emulated board boots only once the host connects,
+so its READY is never lost (with a pty, QEMU drops what the guest sends while
+no one has the pty open). The port is chosen by the OS and read from QEMU's
+log; the link is ``socket://127.0.0.1:<port>``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from harness.boards.driver import LinkHint, register_driver
+from harness.config.board import BoardSpec
+from harness.errors import BoardError
+from harness.firmware.qemu_build import QemuImage, build_qemu_image
+
+log = logging.getLogger(__name__)
+
+QEMU = "qemu-system-arm"
+START_TIMEOUT_S = 10.0
+_LISTENING = re.compile(r"disconnected:tcp:127\.0\.0\.1:(\d+),server")
+
+
+class QemuDriver:
+    source = "emulated"
+
+    def __init__(self, board: BoardSpec, workdir: Path, runner: str = "checksum") -> None:
+        if board.build.system != "qemu-make":
+            raise BoardError(f"board {board.id}: the qemu driver builds with qemu-make, "
+                             f"the board file says {board.build.system}")
+        self._board = board
+        self._workdir = workdir
+        self._runner = runner
+        self._proc: subprocess.Popen[bytes] | None = None
+        self.image: QemuImage | None = None
+        self.log_path = workdir / f"{board.id}-{os.getpid()}.qemu.log"
+
+    def command(self, elf: Path) -> list[str]:
+        return [QEMU, "-M", self._board.build.env, "-nographic", "-monitor", "none",
+                "-semihosting-config", "enable=on,target=native",
+                # one instruction per ns of virtual time: SysTick then counts instructions
+                "-icount", "shift=0",
+                "-kernel", str(elf),
+                "-serial", "tcp:127.0.0.1:0,server=on,wait=on"]
+
+    def start(self, model: Path) -> str:
+        self.stop()
+        if shutil.which(QEMU) is None:
+            raise BoardError(f"{QEMU} is not on PATH (Debian: apt-get install qemu-system-arm)")
+        if self._runner == "checksum":
+            log.info("QEMU board %s runs the checksum runner; %s is not embedded",
+                     self._board.id, model.name)
+        self.image = build_qemu_image(self._runner)
+        self._workdir.mkdir(parents=True, exist_ok=True)
+        cmd = self.command(self.image.elf)
+        log.info("starting %s", " ".join(cmd))
+        # Output to a file, not a pipe: QEMU must never block on a full pipe.
+        with self.log_path.open("wb") as out:
+            self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out,
+                                          stderr=subprocess.STDOUT)
+        port = self._await_port()
+        return f"socket://127.0.0.1:{port}"
+
+    def _await_port(self) -> int:
+        assert self._proc is not None
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            found = _LISTENING.search(self.log_path.read_text(errors="replace"))
+            if found:
+                return int(found[1])
+            if self._proc.poll() is not None:
+                break
+            time.sleep(0.02)
+        status = self._proc.poll()
+        self.stop()
+        tail = self.log_path.read_text(errors="replace").strip().splitlines()[-5:]
+        why = f"exited with status {status}" if status is not None else \
+            f"did not open its UART socket within {START_TIMEOUT_S:.0f} s"
+        raise BoardError(f"QEMU for {self._board.id} {why}: {' | '.join(tail) or 'no output'} "
+                         f"(log: {self.log_path})")
+
+    def stop(self) -> None:
+        if self._proc is None:
+            return
+        if self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._proc = None
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+
+@register_driver("qemu")
+def _create(board: BoardSpec, workdir: Path, link: LinkHint) -> QemuDriver:
+    return QemuDriver(board, workdir)  # the link is QEMU's socket, never a bench port
