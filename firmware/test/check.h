@@ -30,6 +30,7 @@ typedef struct {
     void (*fn)(void);
 } test_case;
 
+#define TEST(fn) {#fn, fn}
 #define TEST_END {NULL, NULL}
 
 extern const test_case codec_tests[];

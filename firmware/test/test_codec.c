@@ -209,15 +209,15 @@ static void frame_rx_size_limit_and_resync(void)
 }
 
 const test_case codec_tests[] = {
-    {"crc32_matches_zlib_vectors", crc32_matches_zlib_vectors},
-    {"crc32_matches_bitwise_reference", crc32_matches_bitwise_reference},
-    {"cobs_short_vectors", cobs_short_vectors},
-    {"cobs_long_run_vectors", cobs_long_run_vectors},
-    {"cobs_decode_accepts_trailing_empty_block", cobs_decode_accepts_trailing_empty_block},
-    {"cobs_decode_rejects_malformed", cobs_decode_rejects_malformed},
-    {"cobs_random_round_trips", cobs_random_round_trips},
-    {"frame_rx_accepts_good_frame_and_ignores_empty", frame_rx_accepts_good_frame_and_ignores_empty},
-    {"frame_rx_rejects_short_bad_crc_and_garbage", frame_rx_rejects_short_bad_crc_and_garbage},
-    {"frame_rx_size_limit_and_resync", frame_rx_size_limit_and_resync},
+    TEST(crc32_matches_zlib_vectors),
+    TEST(crc32_matches_bitwise_reference),
+    TEST(cobs_short_vectors),
+    TEST(cobs_long_run_vectors),
+    TEST(cobs_decode_accepts_trailing_empty_block),
+    TEST(cobs_decode_rejects_malformed),
+    TEST(cobs_random_round_trips),
+    TEST(frame_rx_accepts_good_frame_and_ignores_empty),
+    TEST(frame_rx_rejects_short_bad_crc_and_garbage),
+    TEST(frame_rx_size_limit_and_resync),
     TEST_END,
 };

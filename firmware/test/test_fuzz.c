@@ -202,7 +202,7 @@ static void fuzz_random_byte_stream(void)
 }
 
 const test_case fuzz_tests[] = {
-    {"fuzz_frames_never_crash_nor_execute_garbage", fuzz_frames_never_crash_nor_execute_garbage},
-    {"fuzz_random_byte_stream", fuzz_random_byte_stream},
+    TEST(fuzz_frames_never_crash_nor_execute_garbage),
+    TEST(fuzz_random_byte_stream),
     TEST_END,
 };

@@ -187,7 +187,8 @@ static const char *run_timed(hp_device *dev, uint16_t warmups, uint16_t runs,
 static void cmd_infer(hp_device *dev, uint8_t seq, const uint8_t *body, size_t len)
 {
     if (len != 5) {
-        send_error(dev, seq, HP_ERR_BAD_ARGS, HP_INFER, "INFER body is u16 warmups, u16 runs, u8 flags");
+        send_error(dev, seq, HP_ERR_BAD_ARGS, HP_INFER,
+                   "INFER body is u16 warmups, u16 runs, u8 flags");
         return;
     }
     uint16_t warmups = hp_get_u16(body);
@@ -234,7 +235,8 @@ static void cmd_infer(hp_device *dev, uint8_t seq, const uint8_t *body, size_t l
 static void cmd_read_output(hp_device *dev, uint8_t seq, const uint8_t *body, size_t len)
 {
     if (len != 6) {
-        send_error(dev, seq, HP_ERR_BAD_ARGS, HP_READ_OUTPUT, "READ_OUTPUT body is u32 offset, u16 length");
+        send_error(dev, seq, HP_ERR_BAD_ARGS, HP_READ_OUTPUT,
+                   "READ_OUTPUT body is u32 offset, u16 length");
         return;
     }
     uint32_t offset = hp_get_u32(body);
