@@ -1,0 +1,99 @@
+"""Builds small .tflite flatbuffers in the tests, in milliseconds and without TensorFlow.
+
+Uses the schema's object API that ships with ``tflite-micro``; the models are real
+files any TFLite reader or the TFLM runtime loads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import flatbuffers
+import numpy as np
+from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
+
+from harness.tensors import DTYPE_TO_TFLITE_TYPE
+
+_OPTIONS = {
+    "CONV_2D": (fb.BuiltinOptions.Conv2DOptions, fb.Conv2DOptionsT),
+    "DEPTHWISE_CONV_2D": (fb.BuiltinOptions.DepthwiseConv2DOptions, fb.DepthwiseConv2DOptionsT),
+    "FULLY_CONNECTED": (fb.BuiltinOptions.FullyConnectedOptions, fb.FullyConnectedOptionsT),
+}
+
+
+@dataclass
+class TinyGraph:
+    """One subgraph: add tensors and ops, then ``write`` the model."""
+
+    tensors: list[fb.TensorT] = field(default_factory=list)
+    buffers: list[fb.BufferT] = field(default_factory=lambda: [fb.BufferT()])
+    ops: list[fb.OperatorT] = field(default_factory=list)
+    codes: list[fb.OperatorCodeT] = field(default_factory=list)
+
+    def tensor(self, shape: tuple[int, ...], dtype: str, data: np.ndarray | None = None,
+               scale: float | tuple[float, ...] = 0.0, zero_point: int = 0) -> int:
+        """A tensor, constant when ``data`` is given; a tuple ``scale`` is per-channel."""
+        t = fb.TensorT()
+        t.shape = list(shape)
+        t.type = DTYPE_TO_TFLITE_TYPE[dtype]
+        t.name = f"t{len(self.tensors)}".encode()
+        t.buffer = 0
+        if data is not None:
+            buf = fb.BufferT()
+            buf.data = np.frombuffer(np.asarray(data, dtype=dtype).tobytes(), np.uint8)
+            self.buffers.append(buf)
+            t.buffer = len(self.buffers) - 1
+        if scale:
+            q = fb.QuantizationParametersT()
+            scales = list(scale) if isinstance(scale, tuple) else [scale]
+            q.scale, q.zeroPoint = scales, [zero_point] * len(scales)
+            t.quantization = q
+        self.tensors.append(t)
+        return len(self.tensors) - 1
+
+    def op(self, name: str, inputs: list[int], outputs: list[int], **options: int) -> None:
+        """A builtin op by name, or ``CUSTOM:<code>``; options go to its *OptionsT."""
+        code = fb.OperatorCodeT()
+        if name.startswith("CUSTOM:"):
+            code.builtinCode = fb.BuiltinOperator.CUSTOM
+            code.customCode = name.split(":", 1)[1].encode()
+        else:
+            code.builtinCode = getattr(fb.BuiltinOperator, name)
+        code.deprecatedBuiltinCode = min(code.builtinCode, 127)
+        self.codes.append(code)
+        op = fb.OperatorT()
+        op.opcodeIndex = len(self.codes) - 1
+        op.inputs, op.outputs = inputs, outputs
+        if name in _OPTIONS:
+            kind, cls = _OPTIONS[name]
+            opts = cls()
+            for key, value in options.items():
+                setattr(opts, key, value)
+            op.builtinOptionsType, op.builtinOptions = kind, opts
+        self.ops.append(op)
+
+    def write(self, path: Path, inputs: list[int], outputs: list[int]) -> Path:
+        graph = fb.SubGraphT()
+        graph.tensors, graph.operators = self.tensors, self.ops
+        graph.inputs, graph.outputs = inputs, outputs
+        model = fb.ModelT()
+        model.version = 3
+        model.description = b"tiny test model"
+        model.subgraphs, model.buffers, model.operatorCodes = [graph], self.buffers, self.codes
+        builder = flatbuffers.Builder(1024)
+        builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+        path.write_bytes(bytes(builder.Output()))
+        return path
+
+
+def dense_float_model(path: Path, weights: np.ndarray, bias: np.ndarray) -> Path:
+    """y = x @ weights.T + bias, float32, one FULLY_CONNECTED op."""
+    units, features = weights.shape
+    g = TinyGraph()
+    x = g.tensor((1, features), "float32")
+    w = g.tensor((units, features), "float32", weights)
+    b = g.tensor((units,), "float32", bias)
+    y = g.tensor((1, units), "float32")
+    g.op("FULLY_CONNECTED", [x, w, b], [y])
+    return g.write(path, [x], [y])
