@@ -50,6 +50,7 @@ def test_macs_params_and_io_of_a_built_model(tmp_path: Path) -> None:
     assert [op.output_elements for op in info.ops] == [256, 256, 10, 10]
     assert info.ops[0].kernel_shape == (4, 3, 3, 3)
     assert info.ops[3].kernel_shape == ()
+    assert {op.dtype for op in info.ops} == {"float32"}
     assert info.params == sum(w.size for w in weights)
     assert info.nonzero_params == sum(int(np.count_nonzero(w)) for w in weights)
     assert info.params - info.nonzero_params == 27 + 4  # the pruned filter and the zero bias
@@ -71,6 +72,7 @@ def test_quantization_per_tensor_and_first_channel(tmp_path: Path) -> None:
     assert info.inputs == (TensorSpec("int8", (1, 4), 0.5, -3),)
     assert info.outputs == (TensorSpec("int8", (1, 4), 0.25, 7),)
     assert info.total_macs == 0 and info.params == 0
+    assert info.ops[0].dtype == "int8"
 
 
 def test_custom_ops_are_named_and_cost_no_macs(tmp_path: Path) -> None:

@@ -35,6 +35,8 @@ class OpInfo:
     macs: int
     output_elements: int               # summed over the op's outputs
     output_shape: tuple[int, ...]      # first output
+    dtype: str                         # first output's element type: int8 ops and float ops
+                                       # run on different kernels
     kernel_shape: tuple[int, ...] = ()  # filter tensor shape of weighted ops
 
 
@@ -88,7 +90,8 @@ def _inspect(path: Path, data: bytes) -> ModelInfo:
         name = op_names[op.OpcodeIndex()]
         ins = [int(t) for t in op.InputsAsNumpy()] if op.InputsLength() else []
         outs = [int(t) for t in op.OutputsAsNumpy()] if op.OutputsLength() else []
-        ops.append(_op_info(i, name, [_shape(tensors, t) for t in ins],
+        dtype = _type_name(tensors[outs[0]].Type()) if outs else ""
+        ops.append(_op_info(i, name, dtype, [_shape(tensors, t) for t in ins],
                             [_shape(tensors, t) for t in outs]))
         weighted = name in _WEIGHTED_OPS
         weights.update(t for t in ins if t >= 0 and _is_constant(model, tensors[t])
@@ -112,7 +115,7 @@ def _inspect(path: Path, data: bytes) -> ModelInfo:
     )
 
 
-def _op_info(index: int, name: str, ins: list[tuple[int, ...]],
+def _op_info(index: int, name: str, dtype: str, ins: list[tuple[int, ...]],
              outs: list[tuple[int, ...]]) -> OpInfo:
     out_shape = outs[0] if outs else ()
     out_elems = sum(_elements(s) for s in outs)
@@ -131,7 +134,7 @@ def _op_info(index: int, name: str, ins: list[tuple[int, ...]],
         kernel = ins[1]
         macs = _elements(ins[2]) * kernel[0] * kernel[1] * kernel[2]
     return OpInfo(index=index, name=name, macs=int(macs), output_elements=int(out_elems),
-                  output_shape=out_shape, kernel_shape=kernel)
+                  output_shape=out_shape, dtype=dtype, kernel_shape=kernel)
 
 
 def _op_name(code: tflite.OperatorCode) -> str:
@@ -141,6 +144,10 @@ def _op_name(code: tflite.OperatorCode) -> str:
         custom = code.CustomCode()
         return f"CUSTOM:{custom.decode('utf-8', 'replace') if custom else '?'}"
     return tflite.utils.BUILTIN_OPCODE2NAME.get(builtin, f"BUILTIN_{builtin}")
+
+
+def _type_name(tflite_type: int) -> str:
+    return _BUFFER_DTYPES.get(tflite_type, f"tflite_type_{tflite_type}")
 
 
 def _shape(tensors: list[tflite.Tensor], index: int) -> tuple[int, ...]:
