@@ -59,10 +59,14 @@ class _CapturedCOutput:
 
     def __enter__(self) -> _CapturedCOutput:
         _fd_lock.acquire()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        self._file = tempfile.TemporaryFile()
-        self._saved = [os.dup(1), os.dup(2)]
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            self._file = tempfile.TemporaryFile()
+            self._saved = [os.dup(1), os.dup(2)]
+        except BaseException:
+            _fd_lock.release()
+            raise
         os.dup2(self._file.fileno(), 1)
         os.dup2(self._file.fileno(), 2)
         return self
