@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 TOOLCHAIN = "arm-none-eabi-gcc"
 APT_HINT = "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi"
 BUILD_TIMEOUT_S = 300
-_SOURCE_SUFFIXES = {".c", ".h", ".ld", ".S"}
+_SOURCE_SUFFIXES = {".c", ".cc", ".h", ".ld", ".S"}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Building firmware images: the QEMU port (make), the boards (PlatformIO), model embedding."""
