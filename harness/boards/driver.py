@@ -74,4 +74,4 @@ def create_driver(board: BoardSpec, workdir: Path, link: LinkHint | None = None)
 def _load_builtin_drivers() -> None:
     # Imported here, not at module top, so that registering is explicit and a
     # driver's heavy imports are paid only when a bench uses boards.
-    from harness.boards import qemu_driver, sim_driver  # noqa: F401
+    from harness.boards import hardware_driver, qemu_driver, sim_driver  # noqa: F401

@@ -1,0 +1,90 @@
+"""Driver for real boards (kind ``hardware``): build with PlatformIO, flash, find the port.
+
+The port is the bench's (LinkHint.port) when it names one; otherwise the one
+USB device with the board's VID:PID (and serial number, when the bench gives
+one), as pyserial lists them. Boards re-enumerate when they are flashed (the
+Nano's bootloader has its own PID), so the port is looked up again afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from serial.tools import list_ports
+from serial.tools.list_ports_common import ListPortInfo
+
+from harness.boards.driver import LinkHint, register_driver
+from harness.config.board import BoardSpec
+from harness.errors import BoardError
+from harness.firmware.pio_project import PioBuild, build_firmware
+from harness.firmware.platformio import upload
+
+log = logging.getLogger(__name__)
+
+REAPPEAR_TIMEOUT_S = 15.0  # USB re-enumeration after a flash takes a few seconds
+
+
+def matching_ports(ports: Sequence[ListPortInfo], vid_pid: str,
+                   serial_number: str | None = None) -> list[ListPortInfo]:
+    """The ports whose USB VID:PID (hex, ``"2341:805a"``) and serial number match."""
+    vid, pid = (int(part, 16) for part in vid_pid.split(":"))
+    return [p for p in ports if p.vid == vid and p.pid == pid
+            and (serial_number is None or p.serial_number == serial_number)]
+
+
+def find_port(board: BoardSpec, link: LinkHint, timeout: float = 0.0) -> str:
+    """The board's serial port: the bench's, or the one USB device that matches."""
+    if link.port != "auto":
+        return link.port
+    vid_pid = board.serial.usb_vid_pid
+    if vid_pid is None:
+        raise BoardError(f"board {board.id}: no usb_vid_pid in its board file to find its "
+                         "port by; give the port in the bench file")
+    deadline = time.monotonic() + timeout
+    while True:
+        ports = list(list_ports.comports())
+        found = matching_ports(ports, vid_pid, link.serial_number)
+        if len(found) == 1:
+            return found[0].device
+        if len(found) > 1:
+            listed = ", ".join(f"{p.device} (serial {p.serial_number})" for p in found)
+            raise BoardError(f"board {board.id}: several ports match USB {vid_pid}: {listed}; "
+                             "set serial_number (or the port) in the bench file")
+        if time.monotonic() >= deadline:
+            seen = ", ".join(f"{p.device} ({p.vid or 0:04x}:{p.pid or 0:04x})"
+                             for p in ports if p.vid is not None) or "no USB serial ports"
+            wanted = f"USB {vid_pid}" + (f" serial {link.serial_number}"
+                                         if link.serial_number else "")
+            raise BoardError(f"board {board.id}: no port with {wanted} (seen: {seen})")
+        time.sleep(0.25)
+
+
+class HardwareDriver:
+    source = "measured"
+
+    def __init__(self, board: BoardSpec, workdir: Path, link: LinkHint) -> None:
+        if board.build.system != "platformio":
+            raise BoardError(f"board {board.id}: the hardware driver builds with platformio, "
+                             f"the board file says {board.build.system}")
+        self._board = board
+        self._workdir = workdir
+        self._link = link
+        self.firmware: PioBuild | None = None
+
+    def start(self, model: Path) -> str:
+        self.firmware = build_firmware(self._board.build.env, model)
+        port = find_port(self._board, self._link)
+        log.info("flashing %s on %s with %s", self._board.id, port, self.firmware.project)
+        upload(self.firmware.project, self.firmware.env, port)
+        return find_port(self._board, self._link, timeout=REAPPEAR_TIMEOUT_S)
+
+    def stop(self) -> None:
+        """Nothing to release: the session owns the port, the board keeps running."""
+
+
+@register_driver("hardware")
+def _create(board: BoardSpec, workdir: Path, link: LinkHint) -> HardwareDriver:
+    return HardwareDriver(board, workdir, link)
