@@ -52,6 +52,7 @@ def main(verbose: int) -> None:
 
 
 from harness.cli_commands import boards, check, report, run  # noqa: E402  (registers commands)
+from harness.cli_firmware_commands import build, flash  # noqa: E402
 
-for command in (run, check, boards, report):
+for command in (run, check, boards, report, build, flash):
     main.add_command(command)
