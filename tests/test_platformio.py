@@ -35,7 +35,7 @@ def test_envs_pin_their_tflm_source() -> None:
     assert "tflite-micro-arduino-examples.git#7948b85e0204" in envs["nano33ble"].options["lib_deps"]
     for stm32 in ("nucleo_l4r5zi", "nucleo_f746zg"):
         flags = envs[stm32].options["build_flags"]
-        assert "-DCMSIS_NN" in flags and envs[stm32].options["custom_tflm_tree"] == "yes"
+        assert "-DCMSIS_NN" in flags and envs[stm32].options["custom_tflm_arch"].endswith("+fp")
     manifest = (Path(__file__).parents[1] / "firmware/src/idf_component.yml").read_text()
     assert 'esp-tflite-micro:\n    version: "==1.3.8"' in manifest
     assert 'esp-nn:\n    version: "==1.2.3"' in manifest

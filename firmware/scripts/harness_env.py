@@ -8,9 +8,10 @@ platformio.ini cannot say.
 * ``custom_fpu``: hard-float flags for compiling, assembling and linking. The
   stm32cube framework adds no FPU flags, and build_flags do not reach the
   link (platformio-core#594), where -mfloat-abi picks the matching libc/libm.
-* ``custom_tflm_tree = yes``: lib/tflm is a TFLM tree from create_tflm_tree.py;
-  its third-party headers must be found by every file that includes TFLM's
-  (the tree's own library.json cannot export more than one include folder).
+* ``custom_tflm_arch``: lib/tflm is a TFLM tree from create_tflm_tree.py for
+  that TARGET_ARCH (`harness build` makes it from $TFLM_DIR);
+  its third-party headers (support/tflm_include_dirs.txt) must be found by
+  every file that includes TFLM's (a library.json exports one folder only).
 """
 
 import os
@@ -25,10 +26,8 @@ if fpu:
     flags = ["-mfpu=" + fpu, "-mfloat-abi=hard"]
     env.Append(CCFLAGS=flags, ASFLAGS=flags, LINKFLAGS=flags)  # noqa: F821
 
-if env.GetProjectOption("custom_tflm_tree", "no") == "yes":  # noqa: F821
+if env.GetProjectOption("custom_tflm_arch", ""):  # noqa: F821
     tree = os.path.join(project, "lib", "tflm")
-    # The include folders TFLM's Makefile uses (-I. and the downloads), as the
-    # tree lays them out. Not third_party/cmsis: the framework's CMSIS core
-    # headers serve the ST device headers and CMSIS-NN alike.
-    env.Append(CPPPATH=[tree] + [os.path.join(tree, "third_party", p) for p in (  # noqa: F821
-        "flatbuffers/include", "gemmlowp", "ruy", "kissfft", "cmsis_nn", "cmsis_nn/Include")])
+    with open(os.path.join(project, "support", "tflm_include_dirs.txt")) as listing:
+        folders = [line.strip() for line in listing if line.strip()[:1] not in ("", "#")]
+    env.Append(CPPPATH=[os.path.normpath(os.path.join(tree, f)) for f in folders])  # noqa: F821

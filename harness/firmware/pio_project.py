@@ -36,8 +36,9 @@ log = logging.getLogger(__name__)
 PROJECT_FILES = ("platformio.ini", "CMakeLists.txt", "sdkconfig.defaults")
 PROJECT_DIRS = ("src", "scripts", "support", "lib/harness_proto", "lib/runner_tflm")
 STAMP = ".harness-build.json"
-# The TFLM_ARCH of the tree per environment that builds TFLM from TFLM_DIR.
-TREE_ARCH = {"nucleo_l4r5zi": "cortex-m4+fp", "nucleo_f746zg": "cortex-m7+fp"}
+# An environment with this option builds TFLM from a tree made from TFLM_DIR
+# for that TARGET_ARCH (the STM32 boards); the others bring their own TFLM.
+TREE_OPTION = "custom_tflm_arch"
 TREE_TIMEOUT_S = 600
 
 
@@ -48,6 +49,7 @@ class PioBuild:
     elf: Path
     model: EmbeddedModel
     digest: str
+    tree: Path | None      # the TFLM tree linked as lib/tflm (STM32 environments)
 
 
 def firmware_dir() -> Path:
@@ -135,42 +137,56 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _stage(dest: Path, model: EmbeddedModel, tree: Path | None) -> None:
+def plan_build(env_name: str, model: Path, arena_bytes: int | None = None,
+               tflm: Path | None = None) -> PioBuild:
+    """Where the firmware for ``env_name`` running ``model`` is (or will be) built:
+    the model's sources and the TFLM tree are made, the project is not copied."""
+    envs = project_envs()
+    if env_name not in envs:
+        raise BoardError(f"firmware/platformio.ini has no environment {env_name!r} "
+                         f"(it has: {', '.join(sorted(envs))})")
+    env = envs[env_name]
+    embedded = embed_model(model, build_root() / "models", arena_bytes)
+    arch = env.options.get(TREE_OPTION, "").strip()
+    tree = tflm_tree(arch, tflm) if arch else None
+    digest = _digest(env, embedded, tree)
+    project = build_root() / f"{env.name}-{digest[:16]}"
+    return PioBuild(env, project, project / ".pio" / "build" / env.name / "firmware.elf",
+                    embedded, digest, tree)
+
+
+def stage(planned: PioBuild) -> None:
+    """Write the build's copy of the project: firmware files, src/model, lib/tflm."""
+    dest = planned.project
     shutil.rmtree(dest, ignore_errors=True)
     fw = firmware_dir()
     for path in _project_files():
         target = dest / path.relative_to(fw)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, target)
-    shutil.copytree(model.folder, dest / "src" / "model")
-    if tree is not None:
-        (dest / "lib" / "tflm").symlink_to(tree, target_is_directory=True)
+    shutil.copytree(planned.model.folder, dest / "src" / "model")
+    if planned.tree is not None:
+        (dest / "lib" / "tflm").symlink_to(planned.tree, target_is_directory=True)
 
 
 def build_firmware(env_name: str, model: Path, arena_bytes: int | None = None,
                    tflm: Path | None = None) -> PioBuild:
     """The firmware for PlatformIO environment ``env_name`` running ``model``."""
     envs = project_envs()
-    if env_name not in envs:
-        raise BoardError(f"firmware/platformio.ini has no environment {env_name!r} "
-                         f"(it has: {', '.join(sorted(envs))})")
-    env = envs[env_name]
-    require_platform(env)  # seconds, before any model or TFLM work
-    embedded = embed_model(model, build_root() / "models", arena_bytes)
-    tree = tflm_tree(TREE_ARCH[env.name], tflm) if env.name in TREE_ARCH else None
-    digest = _digest(env, embedded, tree)
-    project = build_root() / f"{env.name}-{digest[:16]}"
-    elf = project / ".pio" / "build" / env.name / "firmware.elf"
-    with _locked(build_root() / f"{project.name}.lock"):
-        if not (project / STAMP).is_file():
-            _stage(project, embedded, tree)
-            elf = build(project, env)
-            (project / STAMP).write_text(json.dumps(
-                {"env": env.name, "model": str(model), "model_sha256": embedded.sha256,
-                 "arena_bytes": embedded.arena_bytes, "digest": digest}, indent=1) + "\n")
-        else:
-            log.info("firmware for %s with %s is cached in %s", env.name, model.name, project)
-    return PioBuild(env, project, elf, embedded, digest)
+    if env_name in envs:
+        require_platform(envs[env_name])  # milliseconds, before any model or TFLM work
+    planned = plan_build(env_name, model, arena_bytes, tflm)
+    with _locked(build_root() / f"{planned.project.name}.lock"):
+        if (planned.project / STAMP).is_file():
+            log.info("firmware for %s with %s is cached in %s", env_name, model.name,
+                     planned.project)
+            return planned
+        stage(planned)
+        build(planned.project, planned.env)
+        (planned.project / STAMP).write_text(json.dumps(
+            {"env": env_name, "model": str(model), "model_sha256": planned.model.sha256,
+             "arena_bytes": planned.model.arena_bytes, "digest": planned.digest}, indent=1))
+    return planned
 
 
 def latest_build(env_name: str) -> Path:
