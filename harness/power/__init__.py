@@ -1,0 +1,1 @@
+"""Power monitors (acquire a `Trace`) and the energy arithmetic (`energy.py`)."""

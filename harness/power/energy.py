@@ -1,0 +1,227 @@
+"""All energy arithmetic: from a trace to Joules per inference with a confidence interval.
+
+It does not know where a trace came from. One chunked pass over the samples
+finds the marker edges (at fractional sample positions) and the cumulative
+energy at each edge, so memory stays bounded by the chunk size whatever the
+trace length; everything after that is arithmetic on a handful of edges.
+
+Conventions: sample ``k`` is the average over ``[k, k+1)`` in sample units and the
+marker is read at the sample's midpoint ``k + 0.5``; an edge between two marker
+samples sits where the line through them crosses 0.5 (for a 0/1 marker, on the
+boundary between the samples). Energy up to a fractional position ``x`` counts
+sample ``floor(x)`` in proportion.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import stats
+
+from harness.errors import MeasurementError
+from harness.power.trace import Trace, TraceChunk
+
+CHUNK_SAMPLES = 1 << 20
+TIME_BASE_TOLERANCE = 0.02  # trace span vs host wall time, relative
+
+
+@dataclass(frozen=True)
+class Window:
+    start_s: float
+    end_s: float
+    energy_j: float
+    inferences: int
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+
+@dataclass(frozen=True)
+class EnergyResult:
+    windows: list[Window]
+    per_inference_j: np.ndarray         # one figure per window
+    mean_j: float
+    ci_low_j: float
+    ci_high_j: float
+    above_idle_mean_j: float
+    above_idle_ci_low_j: float
+    above_idle_ci_high_j: float
+    idle_power_w: float
+    idle_s: float                       # how much idle the idle power rests on
+    mean_active_power_w: float
+    confidence: float
+    flags: list[str] = field(default_factory=list)  # what makes the figure less trustworthy
+
+    @property
+    def n_windows(self) -> int:
+        return len(self.windows)
+
+
+@dataclass
+class _Edge:
+    pos: float        # fractional sample position
+    rising: bool
+    energy_j: float   # cumulative energy from the first sample up to pos
+
+
+@dataclass
+class EdgeScan:
+    """What the chunked pass keeps: marker edges with cumulative energy, and totals."""
+
+    sample_rate: float
+    edges: list[_Edge] = field(default_factory=list)
+    n_samples: int = 0
+    total_energy_j: float = 0.0
+    starts_high: bool = False
+    _prev_power: float = 0.0
+    _prev_marker: float | None = None
+
+    def feed(self, chunk: TraceChunk, marker: str) -> None:
+        power = np.asarray(chunk.current_a, dtype=np.float64) * chunk.voltage_v
+        level = np.asarray(chunk.markers[marker], dtype=np.float64)
+        if len(power) == 0:
+            return
+        if self._prev_marker is None:  # first sample: pretend it had a twin before it
+            self.starts_high = bool(level[0] > 0.5)
+            self._prev_marker, self._prev_power = float(level[0]), float(power[0])
+        # Prepend the previous sample so that edges between chunks are found too.
+        p = np.concatenate(([self._prev_power], power))
+        m = np.concatenate(([self._prev_marker], level))
+        origin = self.n_samples - 1  # global index of p[0]
+        cum = (self.total_energy_j - self._prev_power / self.sample_rate
+               + np.concatenate(([0.0], np.cumsum(p))) / self.sample_rate)  # C(origin + i)
+        high = m > 0.5
+        j = np.flatnonzero(high[1:] != high[:-1]) + 1  # m[j-1] and m[j] straddle 0.5
+        if len(j):
+            a, b = m[j - 1], m[j]
+            local = (j - 0.5) + (0.5 - a) / (b - a)
+            k = np.minimum(np.floor(local).astype(np.int64), len(p) - 1)
+            at = cum[k] + (local - k) * p[k] / self.sample_rate
+            for x, rising, e in zip(local + origin, high[j], at, strict=True):
+                self.edges.append(_Edge(float(x), bool(rising), float(e)))
+        self.n_samples += len(power)
+        self.total_energy_j = float(cum[-1])
+        self._prev_power, self._prev_marker = float(power[-1]), float(level[-1])
+
+
+def scan_edges(trace: Trace, marker: str = "marker",
+               chunk_samples: int = CHUNK_SAMPLES) -> EdgeScan:
+    if marker not in trace.markers:
+        raise MeasurementError(f"trace from {trace.instrument.get('model', 'the monitor')} has "
+                               f"no marker channel {marker!r} (has: "
+                               f"{', '.join(trace.markers) or 'none'})")
+    scan = EdgeScan(trace.sample_rate)
+    for chunk in trace.chunks(chunk_samples):
+        scan.feed(chunk, marker)
+    return scan
+
+
+def measure_energy(trace: Trace, inferences_per_window: int, marker: str = "marker",
+                   debounce_s: float = 0.0, confidence: float = 0.95,
+                   expected_windows: int | None = None,
+                   chunk_samples: int = CHUNK_SAMPLES) -> EnergyResult:
+    """Joules per inference from marker-delimited windows of ``inferences_per_window``.
+
+    Idle power comes from the trace before the first window and after the last
+    one; above-idle energy subtracts it over each window's duration.
+    """
+    if inferences_per_window < 1:
+        raise MeasurementError(f"inferences per window must be >= 1, got {inferences_per_window}")
+    scan = scan_edges(trace, marker, chunk_samples)
+    flags = _trace_flags(trace)
+    fs = trace.sample_rate
+    edges = _debounce(scan.edges, debounce_s * fs)
+    pairs, dangling = _pair_windows(edges)
+    if dangling:
+        flags.append("marker still high when the trace ended: the last window is dropped")
+    if not pairs:
+        raise MeasurementError(
+            f"no complete marker window in {trace.duration_s:.3f} s of trace from "
+            f"{trace.instrument.get('model', 'the monitor')} (channel {marker!r}, "
+            f"{len(scan.edges)} edges): is the board's marker pin wired to the monitor?")
+    if expected_windows is not None and len(pairs) != expected_windows:
+        flags.append(f"found {len(pairs)} marker windows, expected {expected_windows}")
+
+    idle_power, idle_s = _idle_power(scan, pairs, fs)
+    if math.isnan(idle_power):
+        flags.append("no idle time before or after the windows: above-idle energy unknown")
+    windows = [Window(rise.pos / fs, fall.pos / fs, fall.energy_j - rise.energy_j,
+                      inferences_per_window) for rise, fall in pairs]
+    per_inf = np.array([w.energy_j for w in windows]) / inferences_per_window
+    above = np.array([w.energy_j - idle_power * w.duration_s for w in windows]
+                     ) / inferences_per_window
+    mean, lo, hi = mean_ci(per_inf, confidence)
+    a_mean, a_lo, a_hi = mean_ci(above, confidence)
+    if len(windows) < 2:
+        flags.append("one window: no confidence interval")
+    active_w = float(np.mean([w.energy_j / w.duration_s for w in windows if w.duration_s > 0]
+                             or [math.nan]))
+    return EnergyResult(windows=windows, per_inference_j=per_inf, mean_j=mean, ci_low_j=lo,
+                        ci_high_j=hi, above_idle_mean_j=a_mean, above_idle_ci_low_j=a_lo,
+                        above_idle_ci_high_j=a_hi, idle_power_w=idle_power, idle_s=idle_s,
+                        mean_active_power_w=active_w, confidence=confidence, flags=flags)
+
+
+def mean_ci(values: np.ndarray, confidence: float) -> tuple[float, float, float]:
+    """Mean and Student-t confidence interval; NaN bounds for a single value."""
+    mean = float(np.mean(values))
+    if len(values) < 2:
+        return mean, math.nan, math.nan
+    sem = float(stats.sem(values))
+    if sem == 0.0:
+        return mean, mean, mean
+    lo, hi = stats.t.interval(confidence, len(values) - 1, loc=mean, scale=sem)
+    return mean, float(lo), float(hi)
+
+
+def _trace_flags(trace: Trace) -> list[str]:
+    flags = []
+    if trace.dropped_samples:
+        flags.append(f"{trace.dropped_samples} samples dropped by the monitor")
+    if trace.over_range_samples:
+        flags.append(f"{trace.over_range_samples} samples over range")
+    if trace.wall_duration_s:
+        stretch = trace.duration_s / trace.wall_duration_s - 1.0
+        if abs(stretch) > TIME_BASE_TOLERANCE:
+            flags.append(f"time base: the trace spans {trace.duration_s:.3f} s but acquisition "
+                         f"took {trace.wall_duration_s:.3f} s by the host clock "
+                         f"({stretch:+.1%}); check the monitor's sample rate")
+    return flags
+
+
+def _debounce(edges: list[_Edge], min_samples: float) -> list[_Edge]:
+    """Drop pulses and gaps shorter than ``min_samples`` (both of their edges)."""
+    kept: list[_Edge] = []
+    for edge in edges:
+        if kept and edge.pos - kept[-1].pos < min_samples:
+            kept.pop()
+            continue
+        kept.append(edge)
+    return kept
+
+
+def _pair_windows(edges: list[_Edge]) -> tuple[list[tuple[_Edge, _Edge]], bool]:
+    pairs: list[tuple[_Edge, _Edge]] = []
+    rise: _Edge | None = None
+    for edge in edges:
+        if edge.rising:
+            rise = edge
+        elif rise is not None:  # a fall with no rise before it ends a window we never saw start
+            pairs.append((rise, edge))
+            rise = None
+    return pairs, rise is not None
+
+
+def _idle_power(scan: EdgeScan, pairs: list[tuple[_Edge, _Edge]],
+                fs: float) -> tuple[float, float]:
+    """Mean power before the first window (if the trace starts low) and after the last."""
+    first, last = pairs[0][0], pairs[-1][1]
+    energy, samples = scan.total_energy_j - last.energy_j, scan.n_samples - last.pos
+    if not scan.starts_high:
+        energy, samples = energy + first.energy_j, samples + first.pos
+    if samples <= 0:
+        return math.nan, 0.0
+    return energy / (samples / fs), samples / fs

@@ -1,0 +1,46 @@
+"""The simulated board's "power wire": an append-only log of what it draws.
+
+The simulated board appends one record per activity segment (warm-up, timed
+inferences); the simulated monitor reads the records that fall between its
+start() and stop(). Records are fixed-size binary, so a reader never parses a
+half-written line, and times are CLOCK_MONOTONIC, which all processes share.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+RECORD = np.dtype([("wall_start", "<f8"), ("duration_s", "<f8"), ("current_a", "<f8"),
+                   ("marker", "u1")])
+
+
+class ActivityWriter:
+    def __init__(self, path: Path) -> None:
+        self._path = path
+
+    def append(self, wall_start: float, duration_s: float, current_a: float,
+               marker: bool) -> None:
+        record = np.array([(wall_start, duration_s, current_a, int(marker))], dtype=RECORD)
+        with self._path.open("ab") as fh:
+            fh.write(record.tobytes())
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+class ActivityReader:
+    def __init__(self, path: Path) -> None:
+        self._path = path
+
+    def segments_between(self, wall_from: float, wall_to: float) -> np.ndarray:
+        """Records that start in [wall_from, wall_to], in start order."""
+        if not self._path.exists():
+            return np.empty(0, dtype=RECORD)
+        raw = self._path.read_bytes()
+        raw = raw[: len(raw) - len(raw) % RECORD.itemsize]
+        records = np.frombuffer(raw, dtype=RECORD)
+        keep = (records["wall_start"] >= wall_from) & (records["wall_start"] <= wall_to)
+        # stable: a warm-up and its timed segment share a start time and keep log order
+        return records[keep][np.argsort(records["wall_start"][keep], kind="stable")]
