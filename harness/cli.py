@@ -12,7 +12,7 @@ from rich.logging import RichHandler
 from harness import __version__
 from harness.errors import ConfigError, HarnessError
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # an error names a path: never wrap it
 
 
 def _setup_logging(verbose: int) -> None:

@@ -14,8 +14,8 @@ from harness.config.board import all_boards
 from harness.models.mlperf_tiny import mlperf_tiny_dir
 from harness.paths import default_cache_dir
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)  # paths and log lines stay whole for copying and CI logs
+err = Console(stderr=True, soft_wrap=True)
 
 _bench_arg = click.argument("bench_file", type=click.Path(path_type=Path, dir_okay=False))
 _mlperf_opt = click.option(

@@ -22,7 +22,7 @@ from harness.errors import BoardError
 from harness.measure.accuracy import measure_accuracy
 from harness.measure.energy_run import measure_energy_per_inference
 from harness.measure.performance import measure_performance
-from harness.models.datasets import Dataset, generated_dataset, load_dataset
+from harness.models.datasets import Dataset, load_dataset
 from harness.models.tflm_host import TflmHostModel
 from harness.plan import Job
 from harness.power.monitor import PowerMonitor, create_monitor
@@ -50,7 +50,7 @@ def run_job(bench: Bench, job: Job, model_path: Path, store: RunStore, run_id: s
                      board=job.board.id, board_def=board.id, board_kind=board.kind,
                      source=driver.source, model=job.model.id, variant=job.variant)
     host = TflmHostModel.load(model_path)
-    dataset = _dataset_for(job, host, seed)
+    dataset = _dataset_for(bench, job, host, seed)
     with ExitStack() as stack:
         stack.callback(driver.stop)
         url = driver.start(model_path)
@@ -76,10 +76,10 @@ def _check_model(hello: HelloInfo, model_path: Path, job: Job) -> None:
                          f", expected {expected.hex()[:16]}… for {model_path}")
 
 
-def _dataset_for(job: Job, host: TflmHostModel, seed: int) -> Dataset:
-    if job.model.dataset == "generated":
-        return generated_dataset(host.input_spec, n=256, seed=seed)
-    return load_dataset(job.model.dataset).split(test_fraction=0.25, seed=seed)[1]
+def _dataset_for(bench: Bench, job: Job, host: TflmHostModel, seed: int) -> Dataset:
+    dataset = load_dataset(job.model.dataset, base_dir=bench.base_dir,
+                           input_spec=host.input_spec, task=job.model.task, seed=seed)
+    return dataset if dataset.generated else dataset.held_out()
 
 
 def _run_modes(bench: Bench, job: Job, board: BoardSpec, driver: BoardDriver,
@@ -150,7 +150,9 @@ def _energy_rows(bench: Bench, job: Job, board: BoardSpec, driver: BoardDriver,
             energy_mode.inferences_per_window, energy_mode.idle_s, trace_path)
     finally:
         monitor.close()
-    note = f"monitor {spec.id} ({spec.backend}) at {spec.sample_rate:g} S/s"
+    # what weakens the figure travels with it into every table
+    note = "; ".join([f"monitor {spec.id} ({spec.backend}) at {spec.sample_rate:g} S/s",
+                      *result.flags])
     n = result.n_windows
     return [
         ctx.row("energy", "energy_per_inference", result.mean_j * 1e6, "uJ", time=utc_now(),

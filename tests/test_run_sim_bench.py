@@ -103,7 +103,8 @@ def test_resume_skips_finished_jobs(tmp_path):
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
-        ({"boards": [{"id": "x", "board": "nucleo_h7", "kind": "sim"}]}, "unknown board"),
+        ({"boards": [{"id": "x", "board": "nucleo_h7", "kind": "sim"}], "monitors": []},
+         "unknown board"),
         ({"models": [{"id": "m", "path": "missing.tflite"}]}, "missing.tflite not found"),
         ({"modes": {"performance": {"runs": -1}}}, "modes.performance.runs"),
     ],

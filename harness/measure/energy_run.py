@@ -30,4 +30,4 @@ def measure_energy_per_inference(session: DutSession, monitor: PowerMonitor, inp
     trace = monitor.read()
     if trace_path is not None:
         trace.save(trace_path)  # raw trace beside the results so the figure can be recomputed
-    return measure_energy(trace, inferences_per_window)
+    return measure_energy(trace, inferences_per_window, expected_windows=windows)

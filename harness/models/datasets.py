@@ -52,6 +52,12 @@ BIN_ENCODINGS = ("uint8", "int8", "float32")
 FLOAT_INPUT_RANGE = (-1.0, 1.0)  # a float model's input range is not recorded in the file
 
 
+#: Models are trained on the train side of split(HELD_OUT_FRACTION, HELD_OUT_SEED)
+#: and scored, on the host and on boards, on its test side.
+HELD_OUT_FRACTION = 0.25
+HELD_OUT_SEED = 0
+
+
 @dataclass(frozen=True)
 class Dataset:
     """Samples ``x`` (float32, shape (N, *input_shape)) with labels ``y`` (int, shape (N,)).
@@ -114,6 +120,10 @@ class Dataset:
         note = f"{test_fraction:.0%} held out, seed {seed}"
         return (self._subset(rng.permutation(np.flatnonzero(~in_test)), f"train split ({note})"),
                 self._subset(rng.permutation(np.flatnonzero(in_test)), f"test split ({note})"))
+
+    def held_out(self) -> Dataset:
+        """The test side of the one split every model here is trained and scored by."""
+        return self.split(HELD_OUT_FRACTION, HELD_OUT_SEED)[1]
 
     def take(self, n: int) -> Dataset:
         """The first ``n`` samples (all of them when there are fewer)."""

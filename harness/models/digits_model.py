@@ -40,7 +40,7 @@ from harness.tensors import TensorSpec
 
 log = logging.getLogger(__name__)
 
-TEST_FRACTION = 0.25
+TEST_FRACTION = datasets.HELD_OUT_FRACTION
 SUMMARY = "summary.json"
 
 
