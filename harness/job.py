@@ -12,6 +12,8 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from harness.boards.driver import BoardDriver, LinkHint, create_driver
 from harness.config.bench import Bench, BenchMonitor
 from harness.config.board import BoardSpec
@@ -93,6 +95,7 @@ def _run_modes(bench: Bench, job: Job, board: BoardSpec, driver: BoardDriver,
         perf = measure_performance(session, input_data, hello.clock_hz,
                                    modes.performance.warmups, modes.performance.runs)
         n = len(perf.cycles)
+        np.save(store.job_file("raw", job.key, ".cycles.npy"), perf.cycles)  # distributions
         rows += [ctx.row("performance", "latency_median", perf.median_ms, "ms", time=utc_now(),
                          n=n, notes=gen_note),
                  ctx.row("performance", "latency_p90", perf.p90_ms, "ms", time=utc_now(), n=n,
@@ -142,8 +145,7 @@ def _energy_rows(bench: Bench, job: Job, board: BoardSpec, driver: BoardDriver,
     energy_mode = bench.spec.modes.energy
     assert energy_mode is not None
     monitor = _open_monitor(spec, board, driver)
-    trace_path = store.run_dir / "traces" / f"{job.key.replace('/', '__')}.npz"
-    trace_path.parent.mkdir(parents=True, exist_ok=True)
+    trace_path = store.job_file("traces", job.key, ".npz")
     try:
         result = measure_energy_per_inference(
             session, monitor, input_data, energy_mode.windows,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from harness.errors import ConfigError, MeasurementError
@@ -36,7 +37,27 @@ _MONITORS: dict[str, MonitorFactory] = {}
 # so one backend's optional vendor library never breaks the others.
 _BUILTIN_MODULES: dict[str, str] = {
     "sim": "harness.power.sim_monitor",
+    "joulescope": "harness.power.backends.joulescope",
+    "ppk2": "harness.power.backends.ppk2",
+    "lpm01a": "harness.power.backends.lpm01a",
+    "otii": "harness.power.backends.otii",
+    "scpi-n6705c": "harness.power.backends.scpi",
+    "scpi-keithley2450": "harness.power.backends.scpi",
+    "scpi-dmm6500": "harness.power.backends.scpi",
 }
+
+
+@dataclass(frozen=True)
+class FoundMonitor:
+    """An instrument a backend sees connected (for ``harness monitors``)."""
+
+    backend: str
+    resource: str       # what a bench file's ``resource`` should say to pick it
+    description: str    # model, serial number, firmware
+
+
+Discoverer = Callable[[], list[FoundMonitor]]
+_DISCOVERERS: dict[str, Discoverer] = {}
 
 
 def register_monitor(name: str) -> Callable[[MonitorFactory], MonitorFactory]:
@@ -49,10 +70,45 @@ def register_monitor(name: str) -> Callable[[MonitorFactory], MonitorFactory]:
     return decorate
 
 
+def register_discovery(name: str) -> Callable[[Discoverer], Discoverer]:
+    """Register how backend ``name`` lists connected instruments."""
+
+    def decorate(discover: Discoverer) -> Discoverer:
+        _DISCOVERERS[name] = discover
+        return discover
+
+    return decorate
+
+
+def _import_backend(name: str) -> None:
+    if name in _MONITORS or name not in _BUILTIN_MODULES:
+        return
+    try:
+        importlib.import_module(_BUILTIN_MODULES[name])
+    except ImportError as exc:  # the backend's vendor library, not our module, is missing
+        raise MeasurementError(
+            f"power monitor backend {name!r} needs {exc.name or 'a library'} "
+            "(pip install 'tinyml-harness[instruments]')") from exc
+
+
+def discover_monitors() -> tuple[list[FoundMonitor], dict[str, str]]:
+    """Instruments every backend can see, and per backend why it could not look."""
+    found: list[FoundMonitor] = []
+    problems: dict[str, str] = {}
+    for name in _BUILTIN_MODULES:
+        try:
+            _import_backend(name)
+            discover = _DISCOVERERS.get(name)
+            if discover is not None:
+                found += discover()
+        except Exception as exc:  # one backend's trouble must not hide the rest
+            problems[name] = str(exc)
+    return found, problems
+
+
 def create_monitor(name: str, **params: Any) -> PowerMonitor:
     """Open the backend ``name`` with the bench file's ``params`` (and resource)."""
-    if name not in _MONITORS and name in _BUILTIN_MODULES:
-        importlib.import_module(_BUILTIN_MODULES[name])
+    _import_backend(name)
     try:
         factory = _MONITORS[name]
     except KeyError:

@@ -1,5 +1,8 @@
 """results/<run-id>/: results.csv appended as each job finishes, plus run metadata.
 
+Raw artefacts sit beside them so every figure can be recomputed:
+``traces/<job>.npz`` (energy traces) and ``raw/<job>.cycles.npy`` (per-run cycles).
+
 A job's rows are written in one append followed by fsync, so a crash loses at
 most the job in flight, and ``completed_jobs`` lets a resumed run skip the rest.
 """
@@ -35,6 +38,12 @@ class RunStore:
 
     def metadata(self) -> dict:
         return json.loads((self.run_dir / METADATA_JSON).read_text(encoding="utf-8"))
+
+    def job_file(self, folder: str, job_key: str, suffix: str) -> Path:
+        """Where a job keeps a raw artefact, e.g. ``traces/<board>__<model>__<variant>.npz``."""
+        path = self.run_dir / folder / (job_key.replace("/", "__") + suffix)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
 
     def append_job(self, job_key: str, rows: list[ResultRow]) -> None:
         """Append one finished job's rows, then mark the job done (in that order)."""

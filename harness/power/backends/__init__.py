@@ -1,0 +1,1 @@
+"""Power-monitor backends for real instruments, one module each (selected by name)."""
