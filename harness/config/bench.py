@@ -74,6 +74,15 @@ class Modes(_Strict):
     energy: EnergyMode | None = None
 
 
+class Thresholds(_Strict):
+    """How much worse than the baseline a figure may get before `harness compare` fails."""
+
+    latency_pct: float = Field(default=5.0, ge=0, description="allowed latency increase, %")
+    energy_pct: float = Field(default=5.0, ge=0, description="allowed energy increase, %")
+    accuracy_points: float = Field(default=1.0, ge=0,
+                                   description="allowed accuracy drop, percentage points")
+
+
 class BenchSpec(_Strict):
     name: str = Field(pattern=_ID)
     description: str = ""
@@ -83,6 +92,7 @@ class BenchSpec(_Strict):
     models: list[BenchModel] = Field(min_length=1)
     variants: list[str] = Field(default_factory=lambda: ["as-is"], min_length=1)
     modes: Modes
+    thresholds: Thresholds = Field(default_factory=Thresholds)
 
     @model_validator(mode="after")
     def _cross_references(self) -> BenchSpec:
