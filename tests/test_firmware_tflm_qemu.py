@@ -43,11 +43,8 @@ INSTRUCTIONS_PER_TICK = 40
 def running(build: QemuTflmImage, workdir: Path) -> Iterator[DutSession]:
     """The image in QEMU through the qemu board driver, with a session open on its UART."""
     board = find_board("qemu_mps2_an386")
-    with pytest.MonkeyPatch.context() as patch:
-        # The driver builds the model-free image itself; hand it this one instead.
-        patch.setattr(qemu_driver, "build_qemu_image", lambda runner: build.image)
-        driver = qemu_driver.QemuDriver(board, workdir, runner="tflm")
-        url = driver.start(build.model.model)
+    driver = qemu_driver.QemuDriver(board, workdir, runner="tflm")
+    url = driver.launch(build.image.elf)
     try:
         with DutSession(open_link(url, board.serial.baudrate), infer_timeout=120) as session:
             assert session.wait_ready(10.0)

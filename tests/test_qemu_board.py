@@ -38,8 +38,8 @@ def board() -> BoardSpec:
 
 @pytest.fixture(scope="module")
 def qemu_url(board: BoardSpec, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    driver = create_driver(board, tmp_path_factory.mktemp("qemu"))
-    assert isinstance(driver, QemuDriver) and driver.source == "emulated"
+    driver = QemuDriver(board, tmp_path_factory.mktemp("qemu"), runner="checksum")
+    assert driver.source == "emulated"
     url = driver.start(Path("no-model.tflite"))  # the checksum runner embeds no model
     try:
         yield url
@@ -138,3 +138,13 @@ def test_missing_cross_compiler_is_a_board_error(monkeypatch: pytest.MonkeyPatch
 def test_unknown_runner_is_a_board_error() -> None:
     with pytest.raises(BoardError, match="runner 'tflm-nope'"):
         build_qemu_image("tflm-nope", cache_dir=Path("/nonexistent"))
+
+
+def test_bench_qemu_board_without_tflm_says_how_to_get_it(board: BoardSpec, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TFLM_DIR", raising=False)
+    driver = create_driver(board, tmp_path)
+    assert isinstance(driver, QemuDriver)
+    with pytest.raises(BoardError, match=r"TFLM_DIR is not set.*Getting TFLM"):
+        driver.start(tmp_path / "model.tflite")
+    assert not driver.running

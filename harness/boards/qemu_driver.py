@@ -5,6 +5,9 @@ UART0 is a TCP server on 127.0.0.1 that QEMU opens before the guest starts
 so its READY is never lost (with a pty, QEMU drops what the guest sends while
 no one has the pty open). The port is chosen by the OS and read from QEMU's
 log; the link is ``socket://127.0.0.1:<port>``.
+
+A bench's qemu board runs the job's model on TFLM (built from $TFLM_DIR); the
+model-free checksum runner serves the protocol tests that CI runs without TFLM.
 """
 
 from __future__ import annotations
@@ -16,23 +19,27 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
+from typing import Literal
 
 from harness.boards.driver import LinkHint, register_driver
 from harness.config.board import BoardSpec
 from harness.errors import BoardError
 from harness.firmware.qemu_build import QemuImage, build_qemu_image
+from harness.firmware.qemu_tflm import Kernels, build_qemu_tflm_image
 
 log = logging.getLogger(__name__)
 
 QEMU = "qemu-system-arm"
 START_TIMEOUT_S = 10.0
+Runner = Literal["tflm", "checksum"]
+_TFLM_KERNELS: dict[str, Kernels] = {"cmsis-nn": "cmsis_nn", "reference": "reference"}
 _LISTENING = re.compile(r"disconnected:tcp:127\.0\.0\.1:(\d+),server")
 
 
 class QemuDriver:
     source = "emulated"
 
-    def __init__(self, board: BoardSpec, workdir: Path, runner: str = "checksum") -> None:
+    def __init__(self, board: BoardSpec, workdir: Path, runner: Runner = "tflm") -> None:
         if board.build.system != "qemu-make":
             raise BoardError(f"board {board.id}: the qemu driver builds with qemu-make, "
                              f"the board file says {board.build.system}")
@@ -52,15 +59,29 @@ class QemuDriver:
                 "-serial", "tcp:127.0.0.1:0,server=on,wait=on"]
 
     def start(self, model: Path) -> str:
-        self.stop()
-        if shutil.which(QEMU) is None:
-            raise BoardError(f"{QEMU} is not on PATH (Debian: apt-get install qemu-system-arm)")
+        return self.launch(self.build(model))
+
+    def build(self, model: Path) -> Path:
+        """The firmware ELF for ``model`` (cached by content hash)."""
         if self._runner == "checksum":
             log.info("QEMU board %s runs the checksum runner; %s is not embedded",
                      self._board.id, model.name)
-        self.image = build_qemu_image(self._runner)
+            self.image = build_qemu_image("checksum")
+        else:
+            kernels = _TFLM_KERNELS.get(self._board.build.kernels)
+            if kernels is None:
+                raise BoardError(f"board {self._board.id}: kernels {self._board.build.kernels!r}"
+                                 " do not run on the emulated Cortex-M")
+            self.image = build_qemu_tflm_image(model, kernels).image
+        return self.image.elf
+
+    def launch(self, elf: Path) -> str:
+        """Start QEMU on ``elf``; return the pyserial URL of its UART."""
+        self.stop()
+        if shutil.which(QEMU) is None:
+            raise BoardError(f"{QEMU} is not on PATH (Debian: apt-get install qemu-system-arm)")
         self._workdir.mkdir(parents=True, exist_ok=True)
-        cmd = self.command(self.image.elf)
+        cmd = self.command(elf)
         log.info("starting %s", " ".join(cmd))
         # Output to a file, not a pipe: QEMU must never block on a full pipe.
         with self.log_path.open("wb") as out:
