@@ -21,7 +21,7 @@ import numpy as np
 from scipy import stats
 
 from harness.errors import MeasurementError
-from harness.power.trace import Trace, TraceChunk
+from harness.power.trace import TraceChunk, TraceSource
 
 CHUNK_SAMPLES = 1 << 20
 TIME_BASE_TOLERANCE = 0.02  # trace span vs host wall time, relative
@@ -80,34 +80,61 @@ class EdgeScan:
     _prev_marker: float | None = None
 
     def feed(self, chunk: TraceChunk, marker: str) -> None:
-        power = np.asarray(chunk.current_a, dtype=np.float64) * chunk.voltage_v
-        level = np.asarray(chunk.markers[marker], dtype=np.float64)
-        if len(power) == 0:
+        # The hot loop of a long trace: a cumulative sum of the current and one
+        # comparison of the marker per sample; everything else runs per edge only.
+        current, level = chunk.current_a, np.asarray(chunk.markers[marker])
+        n = len(current)
+        if n == 0:
             return
+        volts = chunk.voltage_v
+        if isinstance(volts, np.ndarray):
+            power = np.asarray(current, dtype=np.float64) * volts
+            csum, scale = np.cumsum(power), 1.0 / self.sample_rate
+        else:  # a fixed supply: integrate the current, scale once
+            power = None
+            csum = np.cumsum(current, dtype=np.float64)
+            scale = float(volts) / self.sample_rate
+        high = level > 0.5
         if self._prev_marker is None:  # first sample: pretend it had a twin before it
-            self.starts_high = bool(level[0] > 0.5)
-            self._prev_marker, self._prev_power = float(level[0]), float(power[0])
-        # Prepend the previous sample so that edges between chunks are found too.
-        p = np.concatenate(([self._prev_power], power))
-        m = np.concatenate(([self._prev_marker], level))
-        origin = self.n_samples - 1  # global index of p[0]
-        cum = (self.total_energy_j - self._prev_power / self.sample_rate
-               + np.concatenate(([0.0], np.cumsum(p))) / self.sample_rate)  # C(origin + i)
-        high = m > 0.5
-        j = np.flatnonzero(high[1:] != high[:-1]) + 1  # m[j-1] and m[j] straddle 0.5
+            self.starts_high = bool(high[0])
+            self._prev_marker, self._prev_power = float(level[0]), _power(0, current, power, volts)
+        j = np.flatnonzero(high[1:] != high[:-1]) + 1  # level[j-1] and level[j] straddle 0.5
+        if high[0] != (self._prev_marker > 0.5):
+            j = np.concatenate(([0], j))
         if len(j):
-            a, b = m[j - 1], m[j]
-            local = (j - 0.5) + (0.5 - a) / (b - a)
-            k = np.minimum(np.floor(local).astype(np.int64), len(p) - 1)
-            at = cum[k] + (local - k) * p[k] / self.sample_rate
-            for x, rising, e in zip(local + origin, high[j], at, strict=True):
-                self.edges.append(_Edge(float(x), bool(rising), float(e)))
-        self.n_samples += len(power)
-        self.total_energy_j = float(cum[-1])
-        self._prev_power, self._prev_marker = float(power[-1]), float(level[-1])
+            self._add_edges(j, level, high, current, power, volts, csum, scale)
+        self.n_samples += n
+        self.total_energy_j += float(csum[-1]) * scale
+        self._prev_marker, self._prev_power = float(level[-1]), _power(-1, current, power, volts)
+
+    def _add_edges(self, j: np.ndarray, level: np.ndarray, high: np.ndarray,
+                   current: np.ndarray, power: np.ndarray | None, volts: np.ndarray | float,
+                   csum: np.ndarray, scale: float) -> None:
+        """Edges between local samples j-1 and j (j = 0: the previous chunk's last sample)."""
+        a = np.where(j > 0, level[j - 1], self._prev_marker).astype(np.float64)
+        b = level[j].astype(np.float64)
+        local = (j - 0.5) + (0.5 - a) / (b - a)
+        k = np.floor(local).astype(np.int64)  # the sample the edge falls in: j-1 or j
+        inside = k >= 0
+        kk = np.maximum(k, 0)
+        p_k = np.where(inside, _power(kk, current, power, volts), self._prev_power)
+        # energy from the first sample of the trace up to the start of sample k
+        before = np.where(kk > 0, csum[np.maximum(kk - 1, 0)] * scale, 0.0)
+        before = np.where(inside, before, -self._prev_power / self.sample_rate)
+        at = self.total_energy_j + before + (local - k) * p_k / self.sample_rate
+        origin = self.n_samples
+        for x, rising, e in zip(local + origin, high[j], at, strict=True):
+            self.edges.append(_Edge(float(x), bool(rising), float(e)))
 
 
-def scan_edges(trace: Trace, marker: str = "marker",
+def _power(index, current: np.ndarray, power: np.ndarray | None, volts: np.ndarray | float):
+    """Power of the samples at ``index`` (an int or an index array) of one chunk."""
+    if power is not None:
+        return power[index]
+    return np.asarray(current[index], dtype=np.float64) * volts
+
+
+def scan_edges(trace: TraceSource, marker: str = "marker",
                chunk_samples: int = CHUNK_SAMPLES) -> EdgeScan:
     if marker not in trace.markers:
         raise MeasurementError(f"trace from {trace.instrument.get('model', 'the monitor')} has "
@@ -119,7 +146,7 @@ def scan_edges(trace: Trace, marker: str = "marker",
     return scan
 
 
-def measure_energy(trace: Trace, inferences_per_window: int, marker: str = "marker",
+def measure_energy(trace: TraceSource, inferences_per_window: int, marker: str = "marker",
                    debounce_s: float = 0.0, confidence: float = 0.95,
                    expected_windows: int | None = None,
                    chunk_samples: int = CHUNK_SAMPLES) -> EnergyResult:
@@ -177,7 +204,7 @@ def mean_ci(values: np.ndarray, confidence: float) -> tuple[float, float, float]
     return mean, float(lo), float(hi)
 
 
-def _trace_flags(trace: Trace) -> list[str]:
+def _trace_flags(trace: TraceSource) -> list[str]:
     flags = []
     if trace.dropped_samples:
         flags.append(f"{trace.dropped_samples} samples dropped by the monitor")

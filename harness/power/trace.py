@@ -7,9 +7,10 @@ marker channels are sampled at the same instants (0/1, or a level in [0, 1]).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -26,6 +27,29 @@ class TraceChunk:
     current_a: np.ndarray
     voltage_v: np.ndarray | float
     markers: dict[str, np.ndarray]
+
+
+class TraceSource(Protocol):
+    """What the energy arithmetic reads: a `Trace` in memory, or a file read in chunks."""
+
+    @property
+    def sample_rate(self) -> float: ...
+    @property
+    def markers(self) -> Mapping[str, np.ndarray]: ...
+    @property
+    def instrument(self) -> dict[str, str]: ...
+    @property
+    def dropped_samples(self) -> int: ...
+    @property
+    def over_range_samples(self) -> int: ...
+    @property
+    def wall_duration_s(self) -> float | None: ...
+    @property
+    def n_samples(self) -> int: ...
+    @property
+    def duration_s(self) -> float: ...
+
+    def chunks(self, size: int) -> Iterator[TraceChunk]: ...
 
 
 @dataclass
