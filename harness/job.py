@@ -96,11 +96,13 @@ def _run_modes(bench: Bench, job: Job, board: BoardSpec, driver: BoardDriver,
                                    modes.performance.warmups, modes.performance.runs)
         n = len(perf.cycles)
         np.save(store.job_file("raw", job.key, ".cycles.npy"), perf.cycles)  # distributions
+        counted, ms_note = _counter_meaning(hello)
+        ms_note = "; ".join(filter(None, [ms_note, gen_note]))
         rows += [ctx.row("performance", "latency_median", perf.median_ms, "ms", time=utc_now(),
-                         n=n, notes=gen_note),
+                         n=n, notes=ms_note),
                  ctx.row("performance", "latency_p90", perf.p90_ms, "ms", time=utc_now(), n=n,
-                         notes=gen_note),
-                 ctx.row("performance", "cycles_mean", perf.mean_cycles, "cycles",
+                         notes=ms_note),
+                 ctx.row("performance", f"{counted}_mean", perf.mean_cycles, counted,
                          time=utc_now(), n=n, notes=f"counter: {hello.counter}")]
     if modes.accuracy:
         acc = measure_accuracy(session, dataset, host.input_spec, host.output_spec,
@@ -122,6 +124,15 @@ def _run_modes(bench: Bench, job: Job, board: BoardSpec, driver: BoardDriver,
         log.warning("job %s: energy mode skipped, no power monitor powers %s", job.key,
                     job.board.id)
     return rows
+
+
+def _counter_meaning(hello: HelloInfo) -> tuple[str, str]:
+    """What the board's counter counts, and what a latency derived from it assumes."""
+    if hello.counter == "systick-icount":  # QEMU: instructions, one per ns of virtual time
+        return "instructions", (f"derived from instruction counts assuming 1 instruction per "
+                                f"cycle at {hello.clock_hz / 1e6:g} MHz (QEMU has no cycle "
+                                "timing)")
+    return "cycles", ""
 
 
 def _open_monitor(spec: BenchMonitor, board: BoardSpec, driver: BoardDriver) -> PowerMonitor:
