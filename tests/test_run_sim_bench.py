@@ -6,9 +6,11 @@ import csv
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from click.testing import CliRunner
+from numpy.lib.stride_tricks import sliding_window_view
 
 from harness.cli import main
 
@@ -121,3 +123,33 @@ def test_check_validates_the_lab_bench_without_hardware():
     result = _run("check", str(EXAMPLES / "lab-bench.yaml"))
     assert result.exit_code == 0
     assert "3 boards, 2 monitors" in result.output
+
+
+def _ad_dataset(mlperf_dir: Path, path: Path) -> None:
+    """Real normal windows from the MLPerf Tiny AD sample; anomalies add a 15 dB tone band."""
+    frames = np.frombuffer((mlperf_dir / "ad01_sample_normal_id01.bin").read_bytes(), "<f4")
+    windows = sliding_window_view(frames.reshape(-1, 128), (5, 128))[:, 0].reshape(-1, 640)
+    normal = windows[:160]
+    tone = np.zeros(640, np.float32)
+    for frame in range(5):
+        tone[frame * 128 + 40: frame * 128 + 48] = 15.0
+    np.savez(path, x=np.concatenate([normal, normal + tone]),
+             y=np.repeat([0, 1], 160), groups=np.arange(320) // 10)  # files of 10 windows
+
+
+@pytest.mark.slow
+def test_anomaly_detection_is_scored_by_auc_per_file(tmp_path, mlperf_dir):
+    _ad_dataset(mlperf_dir, tmp_path / "ad.npz")
+    bench = _bench(tmp_path, boards=[{"id": "l4r5zi", "board": "nucleo_l4r5zi", "kind": "sim"}],
+                   monitors=[], modes={"accuracy": {"samples": 80}},
+                   models=[{"id": "ad", "path": "mlperf:ad01_int8.tflite",
+                            "dataset": "npz:ad.npz", "task": "anomaly"}])
+    result = _run("run", str(bench), "--results-dir", str(tmp_path / "results"),
+                  "--mlperf-dir", str(mlperf_dir))
+    assert result.exit_code == 0, result.output
+    (run_dir,) = (tmp_path / "results").iterdir()
+    by = {r["metric"]: r for r in _rows(run_dir)}
+    assert "top1" not in by
+    assert float(by["auc"]["value"]) > 0.95
+    assert by["auc"]["n"] == "80"  # 8 held-out files of 10 windows
+    assert float(by["host_reference_mismatches"]["value"]) == 0

@@ -268,6 +268,7 @@ def _load_npz(request: DatasetRequest) -> Dataset:
                                  f"{', '.join(archive.files) or 'none'}); expected x "
                                  "(features) and y (integer labels)")
             x, y = archive["x"], archive["y"]
+            groups = archive["groups"] if "groups" in archive.files else None
     except (OSError, ValueError) as exc:  # absent, not a zip, or pickled object arrays
         raise ModelError(f"{path}: cannot read as an .npz of numeric arrays: {exc}") from exc
     if not np.issubdtype(x.dtype, np.number) or x.ndim < 2:
@@ -275,8 +276,11 @@ def _load_npz(request: DatasetRequest) -> Dataset:
     if y.ndim != 1 or len(y) != len(x) or not np.array_equal(y, np.round(y)):
         raise ModelError(f"{path}: y must hold one integer label per row of x ({len(x)}), "
                          f"got {y.dtype} {y.shape}")
+    if groups is not None and groups.shape != y.shape:
+        raise ModelError(f"{path}: groups must hold one source-file id per row of x "
+                         f"({len(x)}), got {groups.dtype} {groups.shape}")
     return Dataset(name=path.stem, task=request.task or "classification",
-                   x=x.astype(np.float32), y=y.astype(np.int64),
+                   x=x.astype(np.float32), y=y.astype(np.int64), groups=groups,
                    description=f"{path.name}, {len(x)} samples")
 
 
