@@ -85,11 +85,14 @@ def check(bench_files: tuple[Path, ...]) -> None:
 @click.command()
 def boards() -> None:
     """List the board definitions in boards/."""
-    table = Table("id", "name", "kind", "core", "clock MHz", "flash KiB", "RAM KiB", "build env")
+    table = Table(box=None)  # compact: ids and envs are what users copy, never cut them
+    for name in ("id", "kind", "core", "MHz", "flash KiB", "RAM KiB", "build env"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("name", min_width=14)
     for b in all_boards():
-        table.add_row(b.id, b.name, b.kind, b.core, f"{b.clock_hz / 1e6:g}",
+        table.add_row(b.id, b.kind, b.core, f"{b.clock_hz / 1e6:g}",
                       f"{b.memory.flash_bytes // 1024}", f"{b.memory.ram_bytes // 1024}",
-                      b.build.env)
+                      b.build.env, b.name)
     out.print(table)
 
 
