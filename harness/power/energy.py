@@ -15,6 +15,7 @@ sample ``floor(x)`` in proportion.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -54,6 +55,11 @@ class EnergyResult:
     mean_active_power_w: float
     confidence: float
     flags: list[str] = field(default_factory=list)  # what makes the figure less trustworthy
+    #: "marker" (a marker line) or "timestamps" (host send/reply times, no marker line)
+    alignment: str = "marker"
+    #: per inference, the energy an edge displaced within its uncertainty could move in
+    #: or out of a window (0 with a marker line); already included in the CI bounds
+    edge_uncertainty_j: float = 0.0
 
     @property
     def n_windows(self) -> int:
@@ -177,19 +183,28 @@ def measure_energy(trace: TraceSource, inferences_per_window: int, marker: str =
         flags.append("no idle time before or after the windows: above-idle energy unknown")
     windows = [Window(rise.pos / fs, fall.pos / fs, fall.energy_j - rise.energy_j,
                       inferences_per_window) for rise, fall in pairs]
-    per_inf = np.array([w.energy_j for w in windows]) / inferences_per_window
-    above = np.array([w.energy_j - idle_power * w.duration_s for w in windows]
-                     ) / inferences_per_window
+    return _result(windows, idle_power, idle_s, confidence, flags)
+
+
+def _result(windows: list[Window], idle_power: float, idle_s: float, confidence: float,
+            flags: list[str], edge_j: float = 0.0, edge_above_j: float = 0.0,
+            alignment: str = "marker") -> EnergyResult:
+    """Per-inference figures, Student-t CIs widened by the per-inference edge bounds."""
+    n_inf = np.array([w.inferences for w in windows], dtype=np.float64)
+    per_inf = np.array([w.energy_j for w in windows]) / n_inf
+    above = np.array([w.energy_j - idle_power * w.duration_s for w in windows]) / n_inf
     mean, lo, hi = mean_ci(per_inf, confidence)
     a_mean, a_lo, a_hi = mean_ci(above, confidence)
     if len(windows) < 2:
         flags.append("one window: no confidence interval")
     active_w = float(np.mean([w.energy_j / w.duration_s for w in windows if w.duration_s > 0]
                              or [math.nan]))
-    return EnergyResult(windows=windows, per_inference_j=per_inf, mean_j=mean, ci_low_j=lo,
-                        ci_high_j=hi, above_idle_mean_j=a_mean, above_idle_ci_low_j=a_lo,
-                        above_idle_ci_high_j=a_hi, idle_power_w=idle_power, idle_s=idle_s,
-                        mean_active_power_w=active_w, confidence=confidence, flags=flags)
+    return EnergyResult(windows=windows, per_inference_j=per_inf, mean_j=mean,
+                        ci_low_j=lo - edge_j, ci_high_j=hi + edge_j, above_idle_mean_j=a_mean,
+                        above_idle_ci_low_j=a_lo - edge_above_j,
+                        above_idle_ci_high_j=a_hi + edge_above_j, idle_power_w=idle_power,
+                        idle_s=idle_s, mean_active_power_w=active_w, confidence=confidence,
+                        flags=flags, alignment=alignment, edge_uncertainty_j=edge_j)
 
 
 def mean_ci(values: np.ndarray, confidence: float) -> tuple[float, float, float]:
@@ -252,3 +267,112 @@ def _idle_power(scan: EdgeScan, pairs: list[tuple[_Edge, _Edge]],
     if samples <= 0:
         return math.nan, 0.0
     return energy / (samples / fs), samples / fs
+
+
+@dataclass
+class CumulativeScan:
+    """Cumulative energy at given fractional sample positions, in one chunked pass.
+
+    Same convention as the edges: energy up to ``x`` counts sample ``floor(x)`` in
+    proportion; positions before the trace read 0, after it the total.
+    """
+
+    sample_rate: float
+    positions: np.ndarray                     # sorted, in samples
+    energy_j: np.ndarray = field(init=False)
+    n_samples: int = 0
+    total_energy_j: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.energy_j = np.zeros(len(self.positions))
+
+    def feed(self, chunk: TraceChunk) -> None:
+        n = len(chunk.current_a)
+        power = np.asarray(chunk.current_a, dtype=np.float64) * chunk.voltage_v
+        csum = np.cumsum(power) / self.sample_rate
+        lo, hi = np.searchsorted(self.positions, [self.n_samples, self.n_samples + n])
+        x = self.positions[lo:hi] - self.n_samples
+        k = np.floor(x).astype(np.int64)
+        before = np.where(k > 0, csum[np.maximum(k - 1, 0)], 0.0)
+        self.energy_j[lo:hi] = (self.total_energy_j + before
+                                + (x - k) * power[k] / self.sample_rate)
+        self.n_samples += n
+        self.total_energy_j += float(csum[-1]) if n else 0.0
+
+    def finish(self) -> np.ndarray:
+        self.energy_j[self.positions >= self.n_samples] = self.total_energy_j
+        self.energy_j[self.positions < 0] = 0.0
+        return self.energy_j
+
+
+def measure_energy_from_timestamps(trace: TraceSource,
+                                   windows_host_s: Sequence[tuple[float, float]],
+                                   host_t0_s: float, inferences_per_window: int,
+                                   jitter_s: float, latency_s: float = 0.0,
+                                   confidence: float = 0.95,
+                                   chunk_samples: int = CHUNK_SAMPLES) -> EnergyResult:
+    """Joules per inference without a marker line: windows from host timestamps.
+
+    ``windows_host_s`` holds, per window, when the host sent INFER and when the
+    reply arrived, on the host monotonic clock; ``host_t0_s`` is the host time of
+    the trace's first sample. A window runs from ``send + latency_s`` to
+    ``reply - latency_s`` in trace time. Each of its edges is known only to within
+    ``±jitter_s`` (timestamp jitter, link latency spread, the error of
+    ``host_t0_s``): per edge, the energy such a shift could move in or out of the
+    window, max(E(x+j) - E(x), E(x) - E(x-j)), is read from the trace itself, and
+    the CI is widened by the mean of those bounds per inference. Idle power comes
+    from before the first window and after the last, each edge pushed ``jitter_s``
+    outward so that no activity leaks into it.
+    """
+    if inferences_per_window < 1:
+        raise MeasurementError(f"inferences per window must be >= 1, got {inferences_per_window}")
+    if jitter_s < 0:
+        raise MeasurementError(f"timestamp jitter must be >= 0 s, got {jitter_s}")
+    spans = np.asarray(windows_host_s, dtype=np.float64).reshape(-1, 2)
+    if len(spans) == 0:
+        raise MeasurementError("no INFER timestamps: nothing to place windows from")
+    fs = trace.sample_rate
+    starts = (spans[:, 0] + latency_s - host_t0_s) * fs
+    ends = (spans[:, 1] - latency_s - host_t0_s) * fs
+    if np.any(ends <= starts) or np.any(starts[1:] < ends[:-1]):
+        raise MeasurementError("INFER timestamps must give ordered, non-overlapping windows "
+                               "(send < reply, each reply before the next send)")
+    if starts[0] < 0 or ends[-1] > trace.n_samples:
+        raise MeasurementError(
+            f"INFER windows span {starts[0] / fs:.3f}..{ends[-1] / fs:.3f} s of trace time but "
+            f"the trace covers 0..{trace.duration_s:.3f} s: is the trace's host start time "
+            "right?")
+    j = jitter_s * fs
+    edges = np.concatenate((starts, ends))
+    positions = np.concatenate((edges - j, edges, edges + j))
+    order = np.argsort(positions)
+    scan = CumulativeScan(fs, positions[order])
+    for chunk in trace.chunks(chunk_samples):
+        scan.feed(chunk)
+    energy = np.empty(len(positions))
+    energy[order] = scan.finish()
+    minus, at, plus = np.split(energy, 3)
+    e_start, e_end = at[:len(spans)], at[len(spans):]
+
+    idle_before, idle_after = max(starts[0] - j, 0.0), max(scan.n_samples - (ends[-1] + j), 0.0)
+    idle_energy = minus[0] + (scan.total_energy_j - plus[len(spans) * 2 - 1])
+    idle_s = (idle_before + idle_after) / fs
+    idle_power = idle_energy / idle_s if idle_s > 0 else math.nan
+    flags = _trace_flags(trace)
+    flags.append(f"no marker line: windows placed from host timestamps, edges uncertain by "
+                 f"±{jitter_s * 1e3:.3g} ms; the CI includes that")
+    if math.isnan(idle_power):
+        flags.append("no idle time before or after the windows: above-idle energy unknown")
+
+    # energy an edge shift within ±jitter could move, and the same above idle
+    gain, loss = plus - at, at - minus
+    edge_j = np.maximum(gain, loss)
+    idle_j = (0.0 if math.isnan(idle_power) else idle_power) * jitter_s
+    edge_above = np.maximum(np.abs(gain - idle_j), np.abs(loss - idle_j))
+    per_window = (edge_j[:len(spans)] + edge_j[len(spans):]) / inferences_per_window
+    per_window_above = (edge_above[:len(spans)] + edge_above[len(spans):]) / inferences_per_window
+    windows = [Window(s / fs, e / fs, float(b - a), inferences_per_window)
+               for s, e, a, b in zip(starts, ends, e_start, e_end, strict=True)]
+    return _result(windows, idle_power, idle_s, confidence, flags,
+                   edge_j=float(np.mean(per_window)),
+                   edge_above_j=float(np.mean(per_window_above)), alignment="timestamps")
