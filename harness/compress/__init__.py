@@ -1,0 +1,1 @@
+"""Compressed variants of a model, each a .tflite with a model card (see pipeline.py)."""
