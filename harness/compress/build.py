@@ -25,8 +25,8 @@ def check_applies(variant: Variant, source: ModelSource) -> None:
         raise DoesNotApply(f"{variant.name} trains the model, which needs its Keras source "
                            f"(.h5, .keras or SavedModel); {source.path.name} is a .tflite")
     if not source.is_float_tflite():
-        raise DoesNotApply(f"{source.path.name} is already quantized; a {variant.name} "
-                           "variant needs a float model (measure this file as-is)")
+        raise DoesNotApply(f"{source.path.name} is already quantized; variant "
+                           f"{variant.name} needs a float model (measure this file as-is)")
 
 
 def build_tflite(variant: Variant, source: ModelSource, train: Dataset,

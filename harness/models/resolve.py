@@ -3,7 +3,10 @@
 Model paths: a file path (relative to the bench file), ``mlperf:<file>`` (in the
 MLPerf Tiny folder, configurable) or ``builtin:digits`` (the small CNN the
 project trains on scikit-learn's digits). Variant ``as-is`` measures the file
-as it is; compressed variants are made by `harness compress`.
+as it is; any other variant (``int8``, ``pruned-0.5-int8``, …) is built from the
+model by `harness.compress` (cached by content hash) with the model's dataset,
+and comes with its model card. For ``builtin:digits`` the compression source is
+its Keras model. A variant that cannot be made resolves to a skip reason.
 """
 
 from __future__ import annotations
@@ -16,22 +19,38 @@ from harness.errors import ModelError
 from harness.models.mlperf_tiny import MLPERF_TINY_HINT
 
 BUILTIN_MODELS = ("digits",)
+AS_IS = "as-is"
 
 
 @dataclass(frozen=True)
 class ResolvedModel:
     path: Path | None
-    skip_reason: str = ""   # set when an optional model is absent
+    skip_reason: str = ""   # set when an optional model is absent or a variant cannot be made
+    card: Path | None = None  # the variant's model card (variants other than as-is)
 
 
 def resolve_model(model: BenchModel, variant: str, bench_dir: Path, mlperf_dir: Path,
                   cache_dir: Path) -> ResolvedModel:
-    if variant != "as-is":
-        raise ModelError(f"model {model.id!r}: variant {variant!r} is not known here "
-                         "(this bench runner measures models 'as-is')")
+    source = _locate(model, variant, bench_dir, mlperf_dir, cache_dir)
+    if variant == AS_IS or source.path is None:
+        return source
+    return _compressed(model, variant, source.path, bench_dir, cache_dir)
+
+
+def copy_cards(models: dict[tuple[str, str], ResolvedModel], run_dir: Path) -> None:
+    """The card of each variant a run uses, as ``run_dir/cards/<model>__<variant>.json``."""
+    from harness.compress.cache import copy_atomic
+
+    for (model_id, variant), resolved in models.items():
+        if resolved.path is not None and resolved.card is not None:
+            copy_atomic(resolved.card, run_dir / "cards" / f"{model_id}__{variant}.json")
+
+
+def _locate(model: BenchModel, variant: str, bench_dir: Path, mlperf_dir: Path,
+            cache_dir: Path) -> ResolvedModel:
     scheme, _, rest = model.path.partition(":")
     if scheme == "builtin":
-        return ResolvedModel(_builtin(model, rest, cache_dir))
+        return ResolvedModel(_builtin(model, rest, cache_dir, keras=variant != AS_IS))
     if scheme == "mlperf":
         path = mlperf_dir / rest
         if not path.is_file():
@@ -43,17 +62,42 @@ def resolve_model(model: BenchModel, variant: str, bench_dir: Path, mlperf_dir: 
         return ResolvedModel(path)
     path = Path(model.path)
     path = path if path.is_absolute() else bench_dir / path
-    if not path.is_file():
+    if not path.exists():
         if model.optional:
             return ResolvedModel(None, f"model {model.id!r}: {path} not found")
         raise ModelError(f"model {model.id!r}: {path} not found")
     return ResolvedModel(path)
 
 
-def _builtin(model: BenchModel, name: str, cache_dir: Path) -> Path:
+def _compressed(model: BenchModel, variant: str, source_path: Path, bench_dir: Path,
+                cache_dir: Path) -> ResolvedModel:
+    from harness.compress.build import check_applies
+    from harness.compress.pipeline import CompressRequest, build_variant, load_dataset_for
+    from harness.compress.sources import open_source
+    from harness.compress.variants import DoesNotApply, parse_variant
+
+    try:
+        parsed = parse_variant(variant)  # a misspelt variant stops the run before it starts
+    except ModelError as exc:
+        raise ModelError(f"model {model.id!r}: {exc}") from None
+    source = open_source(source_path, name=model.id)
+    try:  # cheap checks first: a .tflite must not pay for TensorFlow to be told "no"
+        check_applies(parsed, source)
+    except DoesNotApply as exc:
+        return ResolvedModel(None, f"model {model.id!r}, variant {variant!r}: {exc}")
+    dataset = load_dataset_for(source, model.dataset, base_dir=bench_dir, task=model.task)
+    outcome = build_variant(CompressRequest(source, model.id, dataset, model.dataset,
+                                            cache_dir), variant)
+    if not outcome.ok:
+        return ResolvedModel(None, outcome.error, outcome.card)
+    return ResolvedModel(outcome.tflite, card=outcome.card)
+
+
+def _builtin(model: BenchModel, name: str, cache_dir: Path, keras: bool) -> Path:
     if name != "digits":
         raise ModelError(f"model {model.id!r}: unknown builtin model {name!r} "
                          f"(known: {', '.join(BUILTIN_MODELS)})")
     from harness.models.digits_model import build_digits_models  # trains with TensorFlow
 
-    return build_digits_models(cache_dir).int8
+    models = build_digits_models(cache_dir)
+    return models.keras if keras else models.int8
