@@ -15,7 +15,7 @@ from pathlib import Path
 from harness.config.bench import Bench
 from harness.errors import HarnessError
 from harness.job import JobOutcome, run_job
-from harness.models.resolve import ResolvedModel, resolve_model
+from harness.models.resolve import ResolvedModel, copy_cards, resolve_model
 from harness.plan import Job, plan_jobs
 from harness.report.markdown import write_markdown_report
 from harness.results.metadata import git_commit, harness_version, new_run_id, utc_now
@@ -65,6 +65,7 @@ def run_bench(bench: Bench, options: RunOptions,
                       "git_commit": git_commit(project)})
     done = store.completed_jobs()
     summary = RunSummary(run_dir=store.run_dir, report=store.run_dir / "report.md")
+    copy_cards(models, store.run_dir)  # the card of each variant the run measures
     for job in plan_jobs(bench):
         resolved = models[(job.model.id, job.variant)]
         if job.key in done:
