@@ -37,6 +37,15 @@ def resolve_model(model: BenchModel, variant: str, bench_dir: Path, mlperf_dir: 
     return _compressed(model, variant, source.path, bench_dir, cache_dir)
 
 
+def compression_source(model: BenchModel, bench_dir: Path, mlperf_dir: Path,
+                       cache_dir: Path) -> Path:
+    """The file variants of ``model`` are made from (for ``builtin:digits``, its Keras model)."""
+    located = _locate(model, "compressed", bench_dir, mlperf_dir, cache_dir)
+    if located.path is None:
+        raise ModelError(located.skip_reason)
+    return located.path
+
+
 def copy_cards(models: dict[tuple[str, str], ResolvedModel], run_dir: Path) -> None:
     """The card of each variant a run uses, as ``run_dir/cards/<model>__<variant>.json``."""
     from harness.compress.cache import copy_atomic
