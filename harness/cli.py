@@ -56,3 +56,4 @@ from harness.cli_firmware_commands import build, flash  # noqa: E402
 
 for command in (run, check, boards, report, build, flash):
     main.add_command(command)
+main.add_command(__import__("harness.cli_compress_commands", fromlist=["compress"]).compress)
