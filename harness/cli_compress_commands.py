@@ -13,7 +13,7 @@ from rich.table import Table
 from harness.models.mlperf_tiny import mlperf_tiny_dir
 from harness.paths import default_cache_dir
 
-out = Console(soft_wrap=True)
+out = Console(soft_wrap=True, width=None if Console().is_terminal else 160)  # whole rows in CI logs
 err = Console(stderr=True, soft_wrap=True)
 
 
@@ -87,7 +87,7 @@ def _print_table(outcomes: list, out_dir: Path) -> None:
         table.add_row(o.variant, status, *(_fmt(card.get(k)) for k in (
             "file_bytes", "gzip_bytes", "params", "nonzero_params", "arena_bytes")),
             _fmt(acc.get("tflite")), _fmt(acc.get("tflm")), f"{o.seconds:.1f}")
-    out.print(table, width=max(out.width, 140))  # CI logs are 80 wide: keep rows whole
+    out.print(table)
 
 
 def _fmt(value: object) -> str:
