@@ -9,10 +9,13 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from harness.cli_progress import JobClock
+from harness.cli_report_commands import junit_option, print_comparisons
 from harness.config.bench import load_bench
 from harness.config.board import all_boards
 from harness.models.mlperf_tiny import mlperf_tiny_dir
 from harness.paths import default_cache_dir
+from harness.results.history import DEFAULT_NAME
 
 out = Console(soft_wrap=True)  # paths and log lines stay whole for copying and CI logs
 err = Console(stderr=True, soft_wrap=True)
@@ -32,32 +35,46 @@ _mlperf_opt = click.option(
 @click.option("--resume", "run_id", default=None, metavar="RUN_ID",
               help="Continue an interrupted run: jobs already in its results.csv are skipped.")
 @click.option("--seed", default=0, show_default=True, help="Seed for generated inputs and noise.")
+@click.option("--history", "history_path", type=click.Path(path_type=Path, dir_okay=False),
+              default=None, metavar="PATH",
+              help="Record the run in this SQLite history (default: <results-dir>/history.sqlite).")
+@click.option("--baseline", type=click.Path(path_type=Path, exists=True), default=None,
+              metavar="RUN_OR_FILE", help="Gate the run against this run directory or "
+              "results.csv with the bench's thresholds; exit 1 on a regression.")
+@junit_option
 def run(bench_file: Path, results_dir: Path | None, mlperf_dir: Path | None, run_id: str | None,
-        seed: int) -> None:
+        seed: int, history_path: Path | None, baseline: Path | None, junit: Path | None) -> None:
     """Run every board x model x variant of BENCH_FILE and write results/<run-id>/."""
     from harness.plan import plan_jobs
     from harness.run_bench import RunOptions, run_bench
 
     bench = load_bench(bench_file)
+    results_dir = results_dir or Path(bench.spec.results_dir)
     options = RunOptions(
-        results_dir=results_dir or Path(bench.spec.results_dir),
-        mlperf_dir=mlperf_dir or mlperf_tiny_dir(), cache_dir=default_cache_dir(),
-        run_id=run_id, seed=seed)
+        results_dir=results_dir, mlperf_dir=mlperf_dir or mlperf_tiny_dir(),
+        cache_dir=default_cache_dir(), run_id=run_id, seed=seed,
+        history_path=history_path or results_dir / DEFAULT_NAME)
     jobs = plan_jobs(bench)
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
                   "{task.total} jobs"), TimeElapsedColumn(), TimeRemainingColumn(),
                   console=err, disable=not err.is_terminal) as progress:
         task = progress.add_task("preparing models", total=len(jobs))
+        eta = JobClock(len(jobs))
 
         def on_job(job, outcome) -> None:
             if outcome is None:
-                progress.update(task, description=f"running {job.key}")
+                eta.start()
+                progress.update(task, description=f"running {job.key} (job ETA "
+                                f"{eta.job_eta()})")
                 if not err.is_terminal:
                     err.print(f"job {job.key}: started", highlight=False)
             else:
+                eta.finish()
                 progress.advance(task)
                 if not err.is_terminal:
-                    err.print(f"job {job.key}: {len(outcome.rows)} figures", highlight=False)
+                    err.print(f"job {job.key}: {len(outcome.rows)} figures in "
+                              f"{eta.last_s:.1f} s; {eta.done}/{eta.total} jobs, "
+                              f"ETA {eta.run_eta()}", highlight=False)
 
         summary = run_bench(bench, options, on_job)
     for key, reason in summary.skipped.items():
@@ -66,8 +83,27 @@ def run(bench_file: Path, results_dir: Path | None, mlperf_dir: Path | None, run
         err.print(f"[red]failed[/] {key}: {message}", highlight=False)
     out.print(f"results: {summary.run_dir / 'results.csv'}")
     out.print(f"report:  {summary.report}")
-    if summary.failed:
+    out.print(f"         {summary.run_dir / 'report.html'}")
+    regressed = _gate(summary.run_dir, bench_file, baseline, junit, summary.failed)
+    if summary.failed or regressed:
         raise SystemExit(1)
+
+
+def _gate(run_dir: Path, bench_file: Path, baseline: Path | None, junit: Path | None,
+          failed_jobs: dict[str, str]) -> bool:
+    """Compare with the baseline and write JUnit, as asked; True when something regressed."""
+    if baseline is None and junit is None:
+        return False
+    from harness.report.gate import bench_thresholds, gate, run_identity
+    from harness.report.junit import write_junit
+
+    comparisons = gate(run_dir, baseline, bench_thresholds(run_dir, bench_file))
+    if baseline is not None:
+        print_comparisons(comparisons)
+    if junit is not None:
+        write_junit(junit, *run_identity(run_dir), comparisons, failed_jobs)
+        out.print(f"junit:   {junit}")
+    return any(c.failed for c in comparisons)
 
 
 @click.command()
@@ -94,15 +130,3 @@ def boards() -> None:
                       f"{b.memory.flash_bytes // 1024}", f"{b.memory.ram_bytes // 1024}",
                       b.build.env, b.name)
     out.print(table)
-
-
-@click.command()
-@click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False, exists=True))
-def report(run_dir: Path) -> None:
-    """Rebuild RUN_DIR/report.md from the saved results."""
-    from harness.report.markdown import write_markdown_report
-    from harness.results.store import RunStore
-
-    write_markdown_report(RunStore(run_dir))
-    out.print(f"report: {run_dir / 'report.md'}")
-

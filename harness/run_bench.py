@@ -17,7 +17,7 @@ from harness.errors import HarnessError
 from harness.job import JobOutcome, run_job
 from harness.models.resolve import ResolvedModel, copy_cards, resolve_model
 from harness.plan import Job, plan_jobs
-from harness.report.markdown import write_markdown_report
+from harness.report.build import publish_run
 from harness.results.metadata import git_commit, harness_version, new_run_id, utc_now
 from harness.results.store import RunStore
 
@@ -31,6 +31,7 @@ class RunOptions:
     cache_dir: Path
     run_id: str | None = None      # set to resume an earlier run
     seed: int = 0
+    history_path: Path | None = None   # SQLite history the run is recorded in (None: not)
 
 
 @dataclass
@@ -87,5 +88,5 @@ def run_bench(bench: Bench, options: RunOptions,
         summary.completed.append(job.key)
         if on_job:
             on_job(job, outcome)
-    write_markdown_report(store)
+    publish_run(store, options.history_path)
     return summary

@@ -9,11 +9,17 @@ from dataclasses import dataclass, field
 class SummaryLine:
     board: str
     board_def: str
+    board_kind: str
     model: str
     variant: str
     source: str
     metrics: dict[str, dict[str, str]] = field(default_factory=dict)  # metric -> row
     notes: set[str] = field(default_factory=set)
+
+    @property
+    def key(self) -> str:
+        """The job key, board/model/variant."""
+        return f"{self.board}/{self.model}/{self.variant}"
 
     def value(self, metric: str) -> float | None:
         row = self.metrics.get(metric)
@@ -25,12 +31,20 @@ class SummaryLine:
             return None
         return float(row["ci_low"]), float(row["ci_high"])
 
+    def accuracy(self) -> float | None:
+        """Top-1 in %, or ROC AUC x 100, so both read as 'points' on one axis."""
+        if (top1 := self.value("top1")) is not None:
+            return top1
+        auc = self.value("auc")
+        return None if auc is None else auc * 100
+
 
 def summarise(rows: list[dict[str, str]]) -> list[SummaryLine]:
     lines: dict[tuple[str, str, str], SummaryLine] = {}
     for row in rows:
         key = (row["board"], row["model"], row["variant"])
-        line = lines.setdefault(key, SummaryLine(row["board"], row["board_def"], row["model"],
+        line = lines.setdefault(key, SummaryLine(row["board"], row["board_def"],
+                                                 row.get("board_kind", ""), row["model"],
                                                  row["variant"], row["source"]))
         line.metrics[row["metric"]] = row
         if row["source"] != line.source:  # never hide a mix of sources in one line
@@ -38,3 +52,8 @@ def summarise(rows: list[dict[str, str]]) -> list[SummaryLine]:
         if row.get("notes") and "generated" in row["notes"]:
             line.notes.add(row["notes"])
     return list(lines.values())
+
+
+def sources_of(lines: list[SummaryLine]) -> str:
+    """The source label of a figure or table drawn from these lines."""
+    return " + ".join(sorted({line.source for line in lines})) or "no data"

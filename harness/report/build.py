@@ -1,0 +1,49 @@
+"""Write every report file of a run from its saved results: Markdown, CSV tables, HTML."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.report.content import gather
+from harness.report.markdown import render_markdown
+from harness.report.tables import csv_text, write_atomic
+from harness.results.history import History
+from harness.results.store import RunStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    markdown: Path
+    html: Path
+    summary_csv: Path
+    mlperf_csv: Path
+
+
+def write_reports(store: RunStore, history: History | None = None) -> ReportFiles:
+    content = gather(store)
+    run_dir = store.run_dir
+    files = ReportFiles(run_dir / "report.md", run_dir / "report.html",
+                        run_dir / "summary.csv", run_dir / "mlperf.csv")
+    write_atomic(files.markdown, render_markdown(content))
+    write_atomic(files.summary_csv, csv_text([content.summary]))
+    write_atomic(files.mlperf_csv, csv_text(content.mlperf))
+    try:
+        from harness.report.html import render_html  # jinja2 + matplotlib: the 'report' extra
+    except ImportError as exc:
+        log.warning("report.html not written: %s (pip install 'tinyml-harness[report]')", exc)
+        return files
+    write_atomic(files.html, render_html(content, history))
+    return files
+
+
+def publish_run(store: RunStore, history_path: Path | None) -> ReportFiles:
+    """A finished (or resumed) run: recorded in the history, then every report written."""
+    history = None
+    if history_path is not None:
+        history = History(history_path)
+        history.record(store)
+    return write_reports(store, history)
