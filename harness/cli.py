@@ -51,9 +51,10 @@ def main(verbose: int) -> None:
     _setup_logging(verbose)
 
 
-from harness.cli_commands import boards, check, report, run  # noqa: E402  (registers commands)
+from harness.cli_commands import boards, check, run  # noqa: E402  (registers commands)
 from harness.cli_firmware_commands import build, flash  # noqa: E402
+from harness.cli_report_commands import compare, history, report  # noqa: E402
 
-for command in (run, check, boards, report, build, flash):
+for command in (run, check, boards, report, history, compare, build, flash):
     main.add_command(command)
 main.add_command(__import__("harness.cli_compress_commands", fromlist=["compress"]).compress)
