@@ -15,3 +15,17 @@ def hold_over_gaps(missing_after: np.ndarray, *channels: np.ndarray) -> list[np.
     """Repeat sample ``k`` of every channel ``1 + missing_after[k]`` times."""
     repeats = 1 + np.asarray(missing_after, dtype=np.int64)
     return [np.repeat(ch, repeats) for ch in channels]
+
+
+def hold_over_missing(values: np.ndarray) -> tuple[np.ndarray, int]:
+    """NaN marks a slot whose sample never arrived (or arrived invalid): hold the last
+    good one there (the first good one before any). Returns the array and the count."""
+    bad = ~np.isfinite(values)
+    n_bad = int(bad.sum())
+    if not n_bad or n_bad == len(values):
+        return values, n_bad
+    good_at = np.where(bad, 0, np.arange(len(values)))
+    np.maximum.accumulate(good_at, out=good_at)
+    first_good = int(np.argmax(~bad))
+    good_at[:first_good] = first_good
+    return values[good_at], n_bad

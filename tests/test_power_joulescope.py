@@ -1,0 +1,78 @@
+"""The Joulescope backend against a stand-in for pyjoulescope_driver's Driver (USB-only
+instrument: the vendor library's API is the edge)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from harness.errors import MeasurementError
+from harness.power.energy import measure_energy
+from harness.power.monitor import create_monitor
+from tests.instruments.joulescope_driver import FakeDriver
+from tests.instruments.waveform import Waveform
+
+WAVE = Waveform()
+VOLTS = 3.0
+INFERENCES = 10
+
+
+def acquire(driver: FakeDriver, rate: float, **params):
+    monitor = create_monitor("joulescope", driver_factory=lambda: driver, **params)
+    try:
+        monitor.configure(sample_rate=rate, supply_voltage=None, current_range_a=None)
+        monitor.start()
+        time.sleep(WAVE.last_end_s + 0.1)
+        monitor.stop()
+        return monitor.read()
+    finally:
+        monitor.close()
+
+
+@pytest.mark.parametrize(("path", "rate"), [("u/js220/000415", 1_000_000),
+                                            ("u/js110/001234", 100_000)])
+def test_energy_per_inference_recovered_from_the_streams(path, rate):
+    driver = FakeDriver(WAVE, paths=(path,), volts=VOLTS)
+    trace = acquire(driver, rate, marker_input=2)
+    range_topic = "s/i/range/select" if "js110" in path else "s/i/range/mode"
+    assert (f"{path}/{range_topic}", "auto") in driver.published
+    assert (f"{path}/h/fs", rate) in driver.published
+    assert (f"{path}/s/gpi/2/ctrl", 1) in driver.published
+    assert driver.finalized and not driver.opened
+    assert trace.sample_rate == rate
+    assert trace.instrument["model"] == f"Joulescope {path.split('/')[1].upper()}"
+    assert trace.instrument["serial_number"] == path.rsplit("/", 1)[1]
+    assert trace.dropped_samples == 0
+    assert trace.wall_duration_s == pytest.approx(trace.duration_s, rel=0.1)
+    result = measure_energy(trace, INFERENCES, expected_windows=WAVE.windows)
+    expected = WAVE.energy_per_window_j(VOLTS) / INFERENCES
+    assert result.mean_j == pytest.approx(expected, rel=1e-5)  # float32 samples
+    assert not result.flags
+
+
+def test_a_lost_message_is_counted_and_held_over():
+    trace = acquire(FakeDriver(WAVE, lose_message=3, volts=VOLTS), 100_000)
+    assert 0 < trace.dropped_samples < 5_000
+    result = measure_energy(trace, INFERENCES)
+    assert any("samples dropped" in f for f in result.flags)
+    assert result.windows[0].start_s == pytest.approx(WAVE.first_s, abs=1e-5)
+
+
+def test_device_choice_and_rates_are_checked():
+    two = FakeDriver(WAVE, paths=("u/js220/000415", "u/js110/001234"))
+    with pytest.raises(MeasurementError, match=r"2 devices connected .*name one"):
+        create_monitor("joulescope", driver_factory=lambda: two).configure(1e6, None, None)
+    monitor = create_monitor("joulescope", resource="001234", driver_factory=lambda: two)
+    with pytest.raises(MeasurementError, match=r"u/js110/001234: 3e\+06 S/s is not a divisor"):
+        monitor.configure(3e6, None, None)
+    monitor.close()
+    with pytest.raises(MeasurementError, match=r"no device '9999' \(connected: u/js220"):
+        create_monitor("joulescope", resource="9999",
+                       driver_factory=lambda: two).configure(1e6, None, None)
+
+
+def test_the_real_driver_lists_no_devices_here():
+    from harness.power.backends.joulescope import discover
+
+    assert discover() == []  # pyjoulescope_driver is installed and runs without hardware
