@@ -29,6 +29,11 @@ def _run(*args: str):
     return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
 
+def _run_dirs(results: Path) -> list[Path]:
+    """Run folders only: the results folder also holds history.sqlite."""
+    return [p for p in results.iterdir() if p.is_dir()]
+
+
 def _rows(run_dir: Path) -> list[dict[str, str]]:
     with (run_dir / "results.csv").open(newline="") as fh:
         return list(csv.DictReader(fh))
@@ -43,7 +48,7 @@ def test_full_run_on_the_simulated_bench_writes_results_and_report(tmp_path, mlp
     result = _run("run", str(bench), "--results-dir", str(tmp_path / "results"),
                   "--mlperf-dir", str(mlperf_dir))
     assert result.exit_code == 0, result.output
-    (run_dir,) = (tmp_path / "results").iterdir()
+    (run_dir,) = _run_dirs(tmp_path / "results")
     rows = _rows(run_dir)
     assert {r["source"] for r in rows} == {"simulated"}
     jobs = {(r["board"], r["model"]) for r in rows}
@@ -80,7 +85,7 @@ def test_run_without_mlperf_models_skips_them_and_says_where_to_get_them(tmp_pat
                   "--mlperf-dir", str(tmp_path / "nowhere"))
     assert result.exit_code == 0, result.output
     assert "github.com/mlcommons/tiny" in result.output
-    (run_dir,) = (tmp_path / "results").iterdir()
+    (run_dir,) = _run_dirs(tmp_path / "results")
     assert {r["model"] for r in _rows(run_dir)} == {"digits-cnn"}
     assert "Skipped jobs" in (run_dir / "report.md").read_text()
 
@@ -92,7 +97,7 @@ def test_resume_skips_finished_jobs(tmp_path):
                                          "dataset": "digits"}],
                    modes={"performance": {"warmups": 0, "runs": 3}})
     assert _run("run", str(bench), "--results-dir", str(tmp_path / "r")).exit_code == 0
-    (run_dir,) = (tmp_path / "r").iterdir()
+    (run_dir,) = _run_dirs(tmp_path / "r")
     before = (run_dir / "results.csv").read_text()
     again = _run("run", str(bench), "--results-dir", str(tmp_path / "r"), "--resume",
                  run_dir.name)
@@ -147,7 +152,7 @@ def test_anomaly_detection_is_scored_by_auc_per_file(tmp_path, mlperf_dir):
     result = _run("run", str(bench), "--results-dir", str(tmp_path / "results"),
                   "--mlperf-dir", str(mlperf_dir))
     assert result.exit_code == 0, result.output
-    (run_dir,) = (tmp_path / "results").iterdir()
+    (run_dir,) = _run_dirs(tmp_path / "results")
     by = {r["metric"]: r for r in _rows(run_dir)}
     assert "top1" not in by
     assert float(by["auc"]["value"]) > 0.95
