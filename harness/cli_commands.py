@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -16,6 +17,9 @@ from harness.config.board import all_boards
 from harness.models.mlperf_tiny import mlperf_tiny_dir
 from harness.paths import default_cache_dir
 from harness.results.history import DEFAULT_NAME
+
+if TYPE_CHECKING:
+    from harness.run_bench import RunSummary
 
 out = Console(soft_wrap=True)  # paths and log lines stay whole for copying and CI logs
 err = Console(stderr=True, soft_wrap=True)
@@ -84,13 +88,13 @@ def run(bench_file: Path, results_dir: Path | None, mlperf_dir: Path | None, run
     out.print(f"results: {summary.run_dir / 'results.csv'}")
     out.print(f"report:  {summary.report}")
     out.print(f"         {summary.run_dir / 'report.html'}")
-    regressed = _gate(summary.run_dir, bench_file, baseline, junit, summary.failed)
+    regressed = _gate(summary.run_dir, bench_file, baseline, junit, summary)
     if summary.failed or regressed:
         raise SystemExit(1)
 
 
 def _gate(run_dir: Path, bench_file: Path, baseline: Path | None, junit: Path | None,
-          failed_jobs: dict[str, str]) -> bool:
+          summary: RunSummary) -> bool:
     """Compare with the baseline and write JUnit, as asked; True when something regressed."""
     if baseline is None and junit is None:
         return False
@@ -101,7 +105,7 @@ def _gate(run_dir: Path, bench_file: Path, baseline: Path | None, junit: Path | 
     if baseline is not None:
         print_comparisons(comparisons)
     if junit is not None:
-        write_junit(junit, *run_identity(run_dir), comparisons, failed_jobs)
+        write_junit(junit, *run_identity(run_dir), comparisons, summary.failed, summary.skipped)
         out.print(f"junit:   {junit}")
     return any(c.failed for c in comparisons)
 

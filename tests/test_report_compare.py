@@ -112,15 +112,17 @@ def test_junit_structure_with_a_failed_job(tmp_path):
     run = _run_dir(tmp_path, "r", BASE)
     path = tmp_path / "j.xml"
     write_junit(path, "r", "gate", compare(load_figures(run), {}, Thresholds()),
-                {"b2/m1/as-is": "board did not answer"})
+                {"b2/m1/as-is": "board did not answer"}, {"b1/m2/as-is": "m2.tflite not found"})
     root = JUnitXml.fromfile(str(path))
     assert root._tag == "testsuites"
     (suite,) = list(root)
-    assert suite._tag == "testsuite" and suite.tests == 5 and suite.errors == 1
+    assert suite._tag == "testsuite" and suite.tests == 6 and suite.errors == 1
+    assert suite.skipped == 1 and suite.failures == 0
     errors = [c for c in suite if c.result and isinstance(c.result[0], Error)]
     assert [c.name for c in errors] == ["b2/m1/as-is/run"]
     assert all(c.classname.startswith("harness.gate.") for c in suite)
     assert all("no baseline" in c.system_out for c in suite if not c.result)
+    assert [c.name for c in suite if c.is_skipped] == ["b1/m2/as-is/run"]
 
 
 def test_history_records_runs_once_and_gives_a_trend(tmp_path):
