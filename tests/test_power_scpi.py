@@ -16,8 +16,6 @@ from tests.instruments.scpi_server import IDN, N6705_TINT_STEP, Behaviour, ScpiS
 from tests.instruments.waveform import Waveform
 
 pytest.importorskip("pyvisa_py")
-# pyvisa-py's resource listing says it cannot look for HiSLIP without zeroconf: not ours
-pytestmark = pytest.mark.filterwarnings("ignore:.*hislip resource discovery")
 
 VOLTS = 3.3
 WAVE = Waveform()  # five 50 ms windows at 20 mA over 2 mA idle, the last ending at 0.75 s

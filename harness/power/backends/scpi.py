@@ -21,6 +21,7 @@ import os
 import re
 import socket
 import time
+import warnings
 from typing import Any
 
 import numpy as np
@@ -327,10 +328,13 @@ def _scan(bucket: int, backend: str, extra: str) -> list[tuple[str, str]]:
     pyvisa = _visa()
     rm = pyvisa.ResourceManager(backend)
     try:
-        # serial ports are left alone: "*IDN?" written to a board's console is not harmless
-        listed = [r for r in rm.list_resources("?*::INSTR") if not r.upper().startswith("ASRL")]
+        with warnings.catch_warnings():  # pyvisa-py's notes on optional discovery packages
+            warnings.simplefilter("ignore", UserWarning)
+            listed = rm.list_resources("?*::INSTR")
     finally:
         rm.close()
+    # serial ports are left alone: "*IDN?" written to a board's console is not harmless
+    listed = [r for r in listed if not r.upper().startswith("ASRL")]
     return _probe(listed + [r.strip() for r in extra.split(",") if r.strip()], backend)
 
 
