@@ -189,3 +189,31 @@ def test_a_float_tflite_is_quantized_with_the_dataset(model_cache, tmp_path) -> 
     card = _card(outcome)
     assert outcome.ok and card["input"]["dtype"] == "int8"
     assert card["accuracy"]["tflm"] >= 0.9
+
+
+def test_a_bench_run_measures_variants_and_skips_those_that_do_not_apply(tmp_path,
+                                                                          mlperf_dir) -> None:
+    import yaml
+    from click.testing import CliRunner
+
+    from harness.cli import main
+
+    bench = tmp_path / "bench.yaml"
+    bench.write_text(yaml.safe_dump({
+        "name": "variants", "boards": [{"id": "b", "board": "nucleo_l4r5zi", "kind": "sim"}],
+        "models": [{"id": "digits-cnn", "path": "builtin:digits", "dataset": "digits"},
+                   {"id": "ic", "path": "mlperf:ic01_int8.tflite"}],
+        "variants": ["as-is", "pruned-0.5-int8"],
+        "modes": {"performance": {"warmups": 0, "runs": 3}}}))
+    result = CliRunner().invoke(main, ["run", str(bench), "--results-dir", str(tmp_path / "r"),
+                                       "--mlperf-dir", str(mlperf_dir)],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    (run_dir,) = [p for p in (tmp_path / "r").iterdir() if p.is_dir()]
+    outcomes = {o["job"]: o for o in map(json.loads,
+                                         (run_dir / "jobs.jsonl").read_text().splitlines())}
+    assert outcomes["b/digits-cnn/pruned-0.5-int8"]["status"] == "done"
+    skipped = outcomes["b/ic/pruned-0.5-int8"]
+    assert skipped["status"] == "skipped" and "needs its Keras source" in skipped["message"]
+    assert [p.name for p in (run_dir / "cards").iterdir()] == [
+        "digits-cnn__pruned-0.5-int8.json"]

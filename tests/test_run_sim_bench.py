@@ -19,7 +19,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 def _bench(tmp_path: Path, **changes) -> Path:
     data = yaml.safe_load((EXAMPLES / "sim-bench.yaml").read_text())
-    data.update(changes)
+    data.update({"variants": ["as-is"], **changes})  # variant runs: test_compress_digits.py
     path = tmp_path / "bench.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
