@@ -61,7 +61,7 @@ def test_dmm6500_digitize_without_marker_aligns_from_host_timestamps():
             "ABOR"} <= set(server.log)
     assert trace.sample_rate == 50_000 and trace.markers == {}
     assert trace.wall_duration_s == pytest.approx(trace.duration_s, rel=0.02)
-    host_t0 = float(trace.instrument["host_t0_monotonic_s"])
+    host_t0 = trace.host_t0_s
     # the host's INFER send/reply times, here exactly the activity (plus the link's latency)
     result = measure_energy_from_timestamps(trace, host_t0 + WAVE.spans(), host_t0, 1,
                                             jitter_s=1e-3)
@@ -85,8 +85,8 @@ def test_keithley_2450_time_base_comes_from_reading_timestamps():
     assert sum(c.startswith("TRAC:DATA? ") for c in server.log) >= 3
     assert {"SOUR:VOLT 3.3", "OUTP ON", "SENS:CURR:NPLC 0.03"} <= set(server.log)
     flags = measure_energy_from_timestamps(
-        trace, float(trace.instrument["host_t0_monotonic_s"]) + WAVE.spans(),
-        float(trace.instrument["host_t0_monotonic_s"]), 1, jitter_s=1e-3).flags
+        trace, trace.host_t0_s + WAVE.spans(),
+        trace.host_t0_s, 1, jitter_s=1e-3).flags
     assert any("1 samples dropped" in f for f in flags)
     assert any("1 samples over range" in f for f in flags)
 

@@ -10,8 +10,15 @@ import time
 from pathlib import Path
 
 from harness.dut.session import DutSession
-from harness.power.energy import EnergyResult, measure_energy
+from harness.errors import MeasurementError
+from harness.power.energy import EnergyResult, measure_energy, measure_energy_from_timestamps
 from harness.power.monitor import PowerMonitor
+from harness.power.trace import Trace
+
+MARKER = "marker"
+#: how well the host knows when an INFER started and ended on the trace's time base:
+#: USB-serial latency spread plus the monitor's trigger-time error (docs/energy.md)
+HOST_TIMESTAMP_JITTER_S = 2e-3
 
 
 def measure_energy_per_inference(session: DutSession, monitor: PowerMonitor, input_data: bytes,
@@ -19,15 +26,34 @@ def measure_energy_per_inference(session: DutSession, monitor: PowerMonitor, inp
                                  trace_path: Path | None = None) -> EnergyResult:
     """Idle, then ``windows`` INFERs of ``inferences_per_window`` runs with idle between."""
     session.upload(input_data)
+    spans: list[tuple[float, float]] = []  # host send/reply times, for marker-less monitors
     monitor.start()
     try:
         time.sleep(idle_s)
         for _ in range(windows):
+            sent = time.monotonic()
             session.infer(0, inferences_per_window, per_run=False, want_output=False)
+            spans.append((sent, time.monotonic()))
             time.sleep(idle_s)
     finally:
         monitor.stop()
     trace = monitor.read()
     if trace_path is not None:
         trace.save(trace_path)  # raw trace beside the results so the figure can be recomputed
-    return measure_energy(trace, inferences_per_window, expected_windows=windows)
+    return energy_from_trace(trace, spans, inferences_per_window)
+
+
+def energy_from_trace(trace: Trace, host_spans: list[tuple[float, float]],
+                      inferences_per_window: int) -> EnergyResult:
+    """Windows from the marker line when the monitor recorded it, else from host times."""
+    if MARKER in trace.markers:
+        return measure_energy(trace, inferences_per_window, marker=MARKER,
+                              expected_windows=len(host_spans))
+    if trace.host_t0_s is None:
+        raise MeasurementError(
+            f"{trace.instrument.get('model', 'the power monitor')} recorded no marker channel "
+            "and no host start time: inference windows cannot be placed (wire the board's "
+            "marker pin to the monitor's digital input)")
+    return measure_energy_from_timestamps(trace, host_spans, trace.host_t0_s,
+                                          inferences_per_window,
+                                          jitter_s=HOST_TIMESTAMP_JITTER_S)

@@ -65,6 +65,9 @@ class Trace:
     #: host wall time between start() and stop(), when the instrument keeps its own
     #: clock: energy.py compares it with the trace's span (a stretched time base is a trap)
     wall_duration_s: float | None = None
+    #: host monotonic time of the first sample, where the backend knows it: without a
+    #: marker line, windows are placed from the host's INFER timestamps with it
+    host_t0_s: float | None = None
 
     def __post_init__(self) -> None:
         n = len(self.current_a)
@@ -98,7 +101,7 @@ class Trace:
         meta = {"format": _FORMAT, "sample_rate": self.sample_rate, "t0": self.t0,
                 "instrument": self.instrument, "dropped_samples": self.dropped_samples,
                 "over_range_samples": self.over_range_samples,
-                "wall_duration_s": self.wall_duration_s,
+                "wall_duration_s": self.wall_duration_s, "host_t0_s": self.host_t0_s,
                 "markers": sorted(self.markers)}
         arrays = {"meta": np.array(json.dumps(meta)), "current_a": self.current_a,
                   "voltage_v": np.asarray(self.voltage_v)}
@@ -124,6 +127,7 @@ class Trace:
                            t0=float(meta["t0"]), instrument=dict(meta["instrument"]),
                            dropped_samples=int(meta["dropped_samples"]),
                            over_range_samples=int(meta["over_range_samples"]),
-                           wall_duration_s=meta["wall_duration_s"])
+                           wall_duration_s=meta["wall_duration_s"],
+                           host_t0_s=meta["host_t0_s"])
         except (OSError, KeyError, ValueError) as exc:
             raise MeasurementError(f"{path}: cannot read trace: {exc}") from exc

@@ -9,7 +9,7 @@ Time base: a fixed-rate instrument's rate is read back from it (it rounds what
 it was asked for); a Keithley 2450 reads at whatever its NPLC and overhead allow,
 so its rate comes from the readings' own timestamps, and gaps between them count
 as dropped samples. The host monotonic time at which the acquisition was
-triggered is kept in ``instrument["host_t0_monotonic_s"]``: without a marker line
+triggered is kept in ``Trace.host_t0_s``: without a marker line
 it is what `energy.measure_energy_from_timestamps` aligns windows with.
 """
 
@@ -240,10 +240,11 @@ class ScpiMonitor:
                       "requested_rate": f"{self._fields['rate']:.9g}",
                       "current_range_a": "auto" if self._range is None else f"{self._range:g}",
                       "points": str(points), "marker": "aux input" if markers else "none",
-                      "host_t0_monotonic_s": f"{self._t_start:.6f}", **extra}
+                      **extra}
         return Trace(sample_rate=rate, current_a=current, voltage_v=self._volts, markers=markers,
                      instrument=instrument, dropped_samples=dropped,
-                     over_range_samples=int(over.sum()), wall_duration_s=wall)
+                     over_range_samples=int(over.sum()), wall_duration_s=wall,
+                     host_t0_s=self._t_start)
 
     def _fetch(self, template: str, count: int, elements: int) -> np.ndarray:
         d = self.dialect
