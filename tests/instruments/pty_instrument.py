@@ -46,7 +46,21 @@ class PtyInstrument:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
+        self._drain()
         os.close(self._master)
+
+    def _drain(self) -> None:
+        """Hand the device what the host wrote just before closing (e.g. a release command)."""
+        while True:
+            try:
+                if not select.select([self._master], [], [], 0)[0]:
+                    return
+                data = os.read(self._master, 65536)
+            except OSError:  # EIO once the host's side is closed and read out
+                return
+            if not data:
+                return
+            self.device.feed(data)
 
     def _run(self) -> None:
         while not self._stop.is_set():
