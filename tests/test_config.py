@@ -56,6 +56,8 @@ def _write_bench(tmp_path: Path, mutate) -> Path:
         (lambda d: d.pop("boards"), "boards", "required key is missing"),
         (lambda d: d.update(modes={}), "modes", "enable at least one"),
         (lambda d: d["boards"][0].update(kind="qemu"), "boards[0].kind", "only 'sim'"),
+        (lambda d: d.update(variants=["as-is", "prunned-0.5-int8"]), "variants[1]",
+         "unknown variant 'prunned-0.5-int8'"),
     ],
 )
 def test_bad_bench_names_file_and_field(tmp_path, mutate, field, message):

@@ -7,9 +7,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from harness.compress.variants import AS_IS, parse_variant
 from harness.config.board import BoardKind, BoardSpec, find_board
 from harness.config.yaml_loader import read_yaml, validate
-from harness.errors import ConfigError
+from harness.errors import ConfigError, ModelError
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 # Every backend name a bench may use (docs/bench.md); a name whose backend is not
@@ -103,6 +104,12 @@ class BenchSpec(_Strict):
                 if item.id in seen:
                     raise _FieldError(f"{field}[{i}].id", f"duplicate id {item.id!r}")
                 seen.add(item.id)
+        for i, name in enumerate(self.variants):
+            if name != AS_IS:
+                try:
+                    parse_variant(name)
+                except ModelError as exc:
+                    raise _FieldError(f"variants[{i}]", str(exc)) from None
         board_ids = {b.id for b in self.boards}
         powered: set[str] = set()
         for i, mon in enumerate(self.monitors):
