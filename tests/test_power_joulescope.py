@@ -3,14 +3,13 @@ instrument: the vendor library's API is the edge)."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from harness.errors import MeasurementError
 from harness.power.energy import measure_energy
 from harness.power.monitor import create_monitor
 from tests.instruments.joulescope_driver import FakeDriver
+from tests.instruments.recording import record
 from tests.instruments.waveform import Waveform
 
 WAVE = Waveform()
@@ -20,14 +19,7 @@ INFERENCES = 10
 
 def acquire(driver: FakeDriver, rate: float, **params):
     monitor = create_monitor("joulescope", driver_factory=lambda: driver, **params)
-    try:
-        monitor.configure(sample_rate=rate, supply_voltage=None, current_range_a=None)
-        monitor.start()
-        time.sleep(WAVE.last_end_s + 0.1)
-        monitor.stop()
-        return monitor.read()
-    finally:
-        monitor.close()
+    return record(monitor, rate, None, WAVE.last_end_s + 0.1)
 
 
 @pytest.mark.parametrize(("path", "rate"), [("u/js220/000415", 1_000_000),

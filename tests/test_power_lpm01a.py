@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from harness.errors import MeasurementError
@@ -11,6 +9,7 @@ from harness.power.energy import measure_energy
 from harness.power.monitor import create_monitor
 from tests.instruments.lpm01a import Lpm01aEmulator, ascii_dec
 from tests.instruments.pty_instrument import PtyInstrument
+from tests.instruments.recording import record
 from tests.instruments.waveform import Waveform
 
 WAVE = Waveform()
@@ -21,14 +20,7 @@ INFERENCES = 10
 def acquire(emulator: Lpm01aEmulator, rate: float = 1000, **params):
     with PtyInstrument(emulator) as pty:
         monitor = create_monitor("lpm01a", resource=pty.path, **params)
-        try:
-            monitor.configure(sample_rate=rate, supply_voltage=VOLTS, current_range_a=None)
-            monitor.start()
-            time.sleep(WAVE.last_end_s + 0.1)
-            monitor.stop()
-            return monitor.read()
-        finally:
-            monitor.close()
+        return record(monitor, rate, VOLTS, WAVE.last_end_s + 0.1)
 
 
 @pytest.mark.parametrize("output", ["energy", "current"])

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from harness.errors import MeasurementError
 from harness.power.energy import measure_energy
 from harness.power.monitor import create_monitor
 from tests.instruments.otii_server import OtiiEmulator, OtiiServer, free_port
+from tests.instruments.recording import record
 from tests.instruments.waveform import Waveform
 
 WAVE = Waveform()
@@ -21,14 +20,7 @@ def acquire(emulator: OtiiEmulator, rate: int = 4000, **params):
     with OtiiServer(emulator) as server:
         monitor = create_monitor("otii", resource=server.resource, connect_timeout_s=1,
                                  **params)
-        try:
-            monitor.configure(sample_rate=rate, supply_voltage=VOLTS, current_range_a=None)
-            monitor.start()
-            time.sleep(WAVE.last_end_s + 0.1)
-            monitor.stop()
-            return monitor.read()
-        finally:
-            monitor.close()
+        return record(monitor, rate, VOLTS, WAVE.last_end_s + 0.1)
 
 
 def test_energy_per_inference_recovered_through_the_client_library():

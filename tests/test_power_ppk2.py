@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -13,6 +11,7 @@ from harness.power.energy import measure_energy
 from harness.power.monitor import create_monitor
 from tests.instruments.ppk2 import Ppk2Emulator, encode, metadata_text
 from tests.instruments.pty_instrument import PtyInstrument
+from tests.instruments.recording import record
 from tests.instruments.waveform import Waveform
 
 WAVE = Waveform()
@@ -23,14 +22,7 @@ INFERENCES = 10
 def acquire(emulator: Ppk2Emulator, **params):
     with PtyInstrument(emulator) as pty:
         monitor = create_monitor("ppk2", resource=pty.path, **params)
-        try:
-            monitor.configure(sample_rate=100_000, supply_voltage=VOLTS, current_range_a=None)
-            monitor.start()
-            time.sleep(WAVE.last_end_s + 0.1)
-            monitor.stop()
-            return monitor.read()
-        finally:
-            monitor.close()
+        return record(monitor, 100_000, VOLTS, WAVE.last_end_s + 0.1)
 
 
 def test_energy_per_inference_recovered_from_the_sample_stream():

@@ -1,0 +1,21 @@
+"""What every backend test does with its monitor: one acquisition, always closed."""
+
+from __future__ import annotations
+
+import time
+
+from harness.power.monitor import PowerMonitor
+from harness.power.trace import Trace
+
+
+def record(monitor: PowerMonitor, sample_rate: float, supply_voltage: float | None,
+           seconds: float) -> Trace:
+    try:
+        monitor.configure(sample_rate=sample_rate, supply_voltage=supply_voltage,
+                          current_range_a=None)
+        monitor.start()
+        time.sleep(seconds)
+        monitor.stop()
+        return monitor.read()
+    finally:
+        monitor.close()
