@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.measure.accuracy import anomaly_auc
+from harness.measure.scoring import anomaly_auc
 
 
 def test_auc_per_file_averages_each_files_windows():

@@ -1,9 +1,8 @@
 """Host figures of a built .tflite: accuracy with LiteRT and with TFLM, and TFLM's arena.
 
 Both runtimes get the same quantized inputs a board gets (`Dataset.to_model_input`)
-on the held-out split. Classifiers are scored by top-1, the anomaly-detection
-autoencoder by ROC AUC of the reconstruction error (as `measure/accuracy.py`
-scores a board). An unlabelled (generated) dataset gives no accuracy (None).
+on the held-out split, scored by the rule a board is scored by
+(`measure/scoring.py`). An unlabelled (generated) dataset gives no accuracy (None).
 """
 
 from __future__ import annotations
@@ -16,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
 
 from harness.errors import ModelError
+from harness.measure.scoring import Scorer
 from harness.models.datasets import Dataset
 from harness.models.tf_env import import_tf
 from harness.models.tflm_host import TflmHostModel
@@ -51,22 +50,11 @@ def metric_for(dataset: Dataset) -> str:
 def host_accuracy(run: Callable[[np.ndarray], np.ndarray], input_spec: TensorSpec,
                   output_spec: TensorSpec, dataset: Dataset) -> float | None:
     """Score ``run`` (raw input → raw output) on ``dataset``; None when it has no labels."""
-    labelled = not dataset.generated and bool(np.all(dataset.y >= 0))
-    if not labelled or len(dataset) == 0:
-        return None
-    outputs, scores = [], []
+    scorer = Scorer(dataset, input_spec, output_spec)
     for i in range(len(dataset)):
         raw_in = dataset.to_model_input(i, input_spec)
-        raw_out = np.asarray(run(raw_in))
-        outputs.append(raw_out.reshape(-1))
-        if dataset.task == "anomaly":
-            recon = output_spec.dequantize(raw_out).reshape(-1)
-            scores.append(float(np.mean((input_spec.dequantize(raw_in).reshape(-1) - recon)
-                                        ** 2)))
-    if dataset.task == "anomaly":
-        return float(roc_auc_score(dataset.y, scores)) if len(np.unique(dataset.y)) == 2 \
-            else None
-    return float(np.mean(np.argmax(np.stack(outputs), axis=1) == dataset.y))
+        scorer.add(raw_in, np.asarray(run(raw_in)))
+    return scorer.accuracy()
 
 
 def litert_runner(path: Path) -> tuple[Callable[[np.ndarray], np.ndarray], TensorSpec,
