@@ -21,4 +21,5 @@ class Job:
 def plan_jobs(bench: Bench) -> list[Job]:
     spec = bench.spec
     return [Job(board, model, variant)
-            for board in spec.boards for model in spec.models for variant in spec.variants]
+            for board in spec.boards for model in spec.models
+            for variant in spec.variants_for(model)]

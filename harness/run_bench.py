@@ -48,7 +48,7 @@ def prepare_models(bench: Bench, options: RunOptions) -> dict[tuple[str, str], R
     return {
         (model.id, variant): resolve_model(model, variant, bench.base_dir, options.mlperf_dir,
                                            options.cache_dir)
-        for model in bench.spec.models for variant in bench.spec.variants
+        for model in bench.spec.models for variant in bench.spec.variants_for(model)
     }
 
 

@@ -10,6 +10,7 @@ import yaml
 from harness.config.bench import load_bench
 from harness.config.board import all_boards, boards_dir, find_board, load_board
 from harness.errors import ConfigError
+from harness.plan import plan_jobs
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -96,3 +97,21 @@ def test_board_id_must_match_file_name(tmp_path):
     path.write_text((boards_dir() / "nano33ble.yaml").read_text())
     with pytest.raises(ConfigError, match="must match the file name"):
         load_board(path)
+
+
+def test_a_models_own_variants_override_the_benchs(tmp_path):
+    def mutate(d):
+        d["models"][0]["variants"] = ["as-is", "int8"]
+        d["variants"] = ["as-is"]
+
+    bench = load_bench(_write_bench(tmp_path, mutate))
+    keys = {j.key for j in plan_jobs(bench) if j.board.id == "l4r5zi"}
+    assert keys == {"l4r5zi/digits-cnn/as-is", "l4r5zi/digits-cnn/int8",
+                    "l4r5zi/ic-resnet8/as-is", "l4r5zi/kws-dscnn/as-is"}
+
+
+def test_a_misspelt_model_variant_names_its_model(tmp_path):
+    path = _write_bench(tmp_path, lambda d: d["models"][1].update(variants=["int7"]))
+    with pytest.raises(ConfigError) as info:
+        load_bench(path)
+    assert info.value.field == "models[1].variants[0]"

@@ -51,6 +51,8 @@ class BenchModel(_Strict):
                          description="digits, npz:<path>, mlperf:<dir>, generated")
     task: Literal["classification", "anomaly"] = "classification"
     optional: bool = Field(default=False, description="skip with a note when the file is absent")
+    variants: list[str] | None = Field(default=None, min_length=1,
+                                       description="this model's variants (default: the bench's)")
 
 
 class PerformanceMode(_Strict):
@@ -104,12 +106,15 @@ class BenchSpec(_Strict):
                 if item.id in seen:
                     raise _FieldError(f"{field}[{i}].id", f"duplicate id {item.id!r}")
                 seen.add(item.id)
-        for i, name in enumerate(self.variants):
-            if name != AS_IS:
-                try:
-                    parse_variant(name)
-                except ModelError as exc:
-                    raise _FieldError(f"variants[{i}]", str(exc)) from None
+        named = [("variants", self.variants)] + [
+            (f"models[{i}].variants", m.variants) for i, m in enumerate(self.models) if m.variants]
+        for where, names in named:
+            for i, name in enumerate(names):
+                if name != AS_IS:
+                    try:
+                        parse_variant(name)
+                    except ModelError as exc:
+                        raise _FieldError(f"{where}[{i}]", str(exc)) from None
         board_ids = {b.id for b in self.boards}
         powered: set[str] = set()
         for i, mon in enumerate(self.monitors):
@@ -123,6 +128,9 @@ class BenchSpec(_Strict):
         if not (self.modes.performance or self.modes.accuracy or self.modes.energy):
             raise _FieldError("modes", "enable at least one of performance, accuracy, energy")
         return self
+
+    def variants_for(self, model: BenchModel) -> list[str]:
+        return model.variants or self.variants
 
     def monitor_for(self, bench_board_id: str) -> BenchMonitor | None:
         return next((m for m in self.monitors if m.powers == bench_board_id), None)
