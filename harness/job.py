@@ -64,6 +64,12 @@ def run_job(bench: Bench, job: Job, model_path: Path, store: RunStore, run_id: s
         _check_model(hello, model_path, job)
         rows = [ctx.row("info", "arena_bytes", hello.arena_used, "B", time=utc_now()),
                 ctx.row("info", "model_bytes", model_path.stat().st_size, "B", time=utc_now())]
+        firmware = driver.firmware_size()
+        if firmware is not None:
+            rows += [ctx.row("info", "firmware_flash_bytes", firmware[0], "B", time=utc_now(),
+                             notes="text + data of the firmware ELF"),
+                     ctx.row("info", "firmware_ram_bytes", firmware[1], "B", time=utc_now(),
+                             notes="data + bss (arena and stack included)")]
         rows += _run_modes(bench, job, board, driver, session, hello, host, dataset, ctx,
                            store)
     store.append_job(job.key, rows)

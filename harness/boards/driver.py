@@ -35,6 +35,10 @@ class BoardDriver(Protocol):
         """Release the board (idempotent)."""
         ...
 
+    def firmware_size(self) -> tuple[int, int] | None:
+        """Flash and static RAM bytes of the firmware it started (None: no firmware)."""
+        ...
+
 
 @dataclass(frozen=True)
 class LinkHint:

@@ -19,6 +19,7 @@ from serial.tools.list_ports_common import ListPortInfo
 from harness.boards.driver import LinkHint, register_driver
 from harness.config.board import BoardSpec
 from harness.errors import BoardError
+from harness.firmware.elf_size import elf_sizes
 from harness.firmware.pio_project import PioBuild, build_firmware
 from harness.firmware.platformio import upload
 
@@ -83,6 +84,12 @@ class HardwareDriver:
 
     def stop(self) -> None:
         """Nothing to release: the session owns the port, the board keeps running."""
+
+    def firmware_size(self) -> tuple[int, int] | None:
+        if self.firmware is None:
+            return None
+        sizes = elf_sizes(self.firmware.elf)
+        return sizes.flash_bytes, sizes.ram_bytes
 
 
 @register_driver("hardware")

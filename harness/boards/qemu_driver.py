@@ -120,6 +120,9 @@ class QemuDriver:
                 self._proc.wait()
         self._proc = None
 
+    def firmware_size(self) -> tuple[int, int] | None:
+        return None if self.image is None else (self.image.flash_bytes, self.image.ram_bytes)
+
     @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None

@@ -78,6 +78,9 @@ class SimDriver:
         self._proc = None
 
 
+    def firmware_size(self) -> None:
+        return None  # a simulated board runs no firmware: its size would be invented
+
     def virtual_wire_params(self) -> dict:
         """What a simulated monitor on this board's supply sees: its draw, idle included."""
         return {"activity_log": self.virtual_wire,

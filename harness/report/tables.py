@@ -85,7 +85,8 @@ def summary_table(lines: list[SummaryLine]) -> Table:
         Column("latency_median_ms", "Latency median ms", True),
         Column("latency_p90_ms", "Latency p90 ms", True),
         Column("energy_uj", "µJ/inference ± 95 % CI", True), *_ENERGY_CI,
-        Column("idle_mw", "Idle mW", True), Column("flash_bytes", "Flash B (model)", True),
+        Column("idle_mw", "Idle mW", True), Column("model_bytes", "Model B", True),
+        Column("firmware_flash_bytes", "Firmware flash B", True),
         Column("arena_bytes", "Arena B", True),
         Column("host_mismatches", "Host mismatches", True), Column("source", "Source")])
     for s in lines:
@@ -95,7 +96,9 @@ def summary_table(lines: list[SummaryLine]) -> Table:
             "latency_median_ms": _num(s.value("latency_median")),
             "latency_p90_ms": _num(s.value("latency_p90")), **_energy(s),
             "idle_mw": _num(s.value("idle_power")),
-            "flash_bytes": _num(s.value("model_bytes"), 0),
+            "model_bytes": _num(s.value("model_bytes"), 0),
+            # only boards that run firmware have one (sim: none, shown as such)
+            "firmware_flash_bytes": _num(s.value("firmware_flash_bytes"), 0),
             "arena_bytes": _num(s.value("arena_bytes"), 0),
             "host_mismatches": _num(s.value("host_reference_mismatches"), 0),
             "source": Cell(s.source)})
