@@ -13,8 +13,11 @@ descriptors 1 and 2 at a temporary file, then probe arenas upward from it in
 
 Each probe runs in a forked child: TFLM can crash the process when an arena is
 too small (a model with resource variables segfaults at its recorded total)
-or a flatbuffer is malformed. A crash then only fails that probe. The first
-load with the requested arena is probed the same way before we load in-process.
+or a flatbuffer is malformed. A crash then only fails that probe. The forks
+happen in a helper process started from a clean forkserver, never in the
+caller: forking a process that has other threads (TensorFlow's, after training)
+can crash or deadlock the child, which would read as "TFLM cannot load it".
+Only after the helper has found the model loadable do we load it in-process.
 The capture also keeps TFLM's messages off the console and puts them into our
 errors. The figure is the host's: on a 32-bit MCU TFLM's per-tensor structs are
 smaller, so a board needs slightly less (the activation plan, the bulk, is the
@@ -29,12 +32,16 @@ from __future__ import annotations
 
 import faulthandler
 import logging
+import multiprocessing
 import os
 import re
 import sys
 import tempfile
 import threading
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +126,54 @@ def _smallest_arena(loads_with: Callable[[int], bool], lower: int, works: int) -
     return works
 
 
+@dataclass(frozen=True)
+class _Probe:
+    arena_used: int = 0
+    error: str = ""  # why TFLM cannot load the model ("" when it can)
+
+
+def _probe(data: bytes, arena: int) -> _Probe:
+    """In the helper process: can TFLM load ``data``, and with how small an arena?"""
+    from tflite_micro.python.tflite_micro import runtime
+
+    def loads(size: int) -> Any:
+        return runtime.Interpreter.from_bytes(data, arena_size=size)
+
+    def loads_with(size: int) -> bool:
+        return _loads_in_child(lambda: loads(size))
+
+    with _CapturedCOutput() as out:
+        if not loads_with(arena):
+            reason = " | ".join(filter(None, out.text().splitlines())) or "the runtime crashed"
+            return _Probe(error=f"TFLM cannot load it (arena {arena} bytes): {reason}")
+        loads(arena).print_allocations()
+        match = _ARENA_TOTAL.search(out.text())
+        if match is None:
+            return _Probe(error="TFLM printed no 'Arena allocation total' line (did the "
+                                f"tflite-micro output format change?): {out.text()[:200]!r}")
+        return _Probe(arena_used=_smallest_arena(loads_with, int(match.group(1)), arena))
+
+
+_helper: ProcessPoolExecutor | None = None
+_helper_lock = threading.Lock()
+
+
+def _run_probe(data: bytes, arena: int) -> _Probe:
+    """Run `_probe` in the long-lived helper process (started once, from a forkserver)."""
+    global _helper
+    with _helper_lock:
+        if _helper is None:
+            _helper = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("forkserver"))
+        helper = _helper
+    try:
+        return helper.submit(_probe, data, arena).result()
+    except BrokenProcessPool:  # the helper itself died: start afresh next time
+        with _helper_lock:
+            _helper = None
+        raise ModelError("the TFLM probe process died unexpectedly") from None
+
+
 class TflmHostModel:
     """One .tflite model loaded into the TFLM host interpreter (single input, single output)."""
 
@@ -141,33 +196,19 @@ class TflmHostModel:
         if len(data) < 8 or data[4:8] != b"TFL3":
             raise ModelError(f"{path}: not a TFLite flatbuffer (no 'TFL3' identifier at byte 4)")
         arena = arena_size or max(10 * len(data), MIN_DEFAULT_ARENA_BYTES)
-
-        def loads(size: int) -> Any:
-            return runtime.Interpreter.from_bytes(data, arena_size=size)
-
-        def loads_with(size: int) -> bool:
-            return _loads_in_child(lambda: loads(size))
-
-        with _CapturedCOutput() as out:
-            if not loads_with(arena):
-                reason = " | ".join(filter(None, out.text().splitlines())) or "the runtime crashed"
-                raise ModelError(f"{path}: TFLM cannot load it (arena {arena} bytes): {reason}")
-            interpreter = loads(arena)
+        probe = _run_probe(data, arena)
+        if probe.error:
+            raise ModelError(f"{path}: {probe.error}")
+        with _CapturedCOutput():  # keeps TFLM's messages off the console
+            interpreter = runtime.Interpreter.from_bytes(data, arena_size=arena)
             n_in = _tensor_count(interpreter.get_input_details)
             n_out = _tensor_count(interpreter.get_output_details)
-            interpreter.print_allocations()
-            match = _ARENA_TOTAL.search(out.text())
-            if match is None:
-                raise ModelError(f"{path}: TFLM printed no 'Arena allocation total' line "
-                                 f"(did the tflite-micro output format change?): "
-                                 f"{out.text()[:200]!r}")
-            arena_used = _smallest_arena(loads_with, int(match.group(1)), arena)
         if (n_in, n_out) != (1, 1):
             raise ModelError(f"{path}: has {n_in} inputs and {n_out} outputs; "
                              "the harness runs models with one input and one output")
-        log.debug("%s: smallest TFLM arena %d bytes", path, arena_used)
+        log.debug("%s: smallest TFLM arena %d bytes", path, probe.arena_used)
         return cls(path, interpreter, _spec(interpreter.get_input_details(0)),
-                   _spec(interpreter.get_output_details(0)), arena_used)
+                   _spec(interpreter.get_output_details(0)), probe.arena_used)
 
     def run(self, raw: np.ndarray | bytes) -> np.ndarray:
         """One inference from a fresh state: raw input (input dtype) -> raw output."""
