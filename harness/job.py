@@ -29,7 +29,13 @@ from harness.models.tflm_host import TflmHostModel
 from harness.plan import Job
 from harness.power.monitor import PowerMonitor, create_monitor
 from harness.results.metadata import git_commit, harness_version, utc_now
-from harness.results.rows import ResultRow, RowContext
+from harness.results.rows import (
+    GENERATED_INPUTS,
+    ResultRow,
+    RowContext,
+    caveat,
+    join_notes,
+)
 from harness.results.store import RunStore
 
 log = logging.getLogger(__name__)
@@ -95,15 +101,15 @@ def _run_modes(bench: Bench, job: Job, board: BoardSpec, driver: BoardDriver,
                ctx: RowContext, store: RunStore) -> list[ResultRow]:
     modes = bench.spec.modes
     input_data = dataset.to_model_input(0, host.input_spec).tobytes()
-    gen_note = "generated inputs (no dataset)" if dataset.generated else ""
+    gen_note = caveat(GENERATED_INPUTS) if dataset.generated else ""
     rows: list[ResultRow] = []
     if modes.performance:
         perf = measure_performance(session, input_data, hello.clock_hz,
                                    modes.performance.warmups, modes.performance.runs)
         n = len(perf.cycles)
         np.save(store.job_file("raw", job.key, ".cycles.npy"), perf.cycles)  # distributions
-        counted, ms_note = _counter_meaning(hello)
-        ms_note = "; ".join(filter(None, [ms_note, gen_note]))
+        counted, assumption = _counter_meaning(hello)
+        ms_note = join_notes(caveat(assumption) if assumption else "", gen_note)
         rows += [ctx.row("performance", "latency_median", perf.median_ms, "ms", time=utc_now(),
                          n=n, notes=ms_note),
                  ctx.row("performance", "latency_p90", perf.p90_ms, "ms", time=utc_now(), n=n,
@@ -135,9 +141,9 @@ def _run_modes(bench: Bench, job: Job, board: BoardSpec, driver: BoardDriver,
 def _counter_meaning(hello: HelloInfo) -> tuple[str, str]:
     """What the board's counter counts, and what a latency derived from it assumes."""
     if hello.counter == "systick-icount":  # QEMU: instructions, one per ns of virtual time
-        return "instructions", (f"derived from instruction counts assuming 1 instruction per "
-                                f"cycle at {hello.clock_hz / 1e6:g} MHz (QEMU has no cycle "
-                                "timing)")
+        return "instructions", ("latency derived from instruction counts, assuming 1 "
+                                f"instruction per cycle at {hello.clock_hz / 1e6:g} MHz (QEMU "
+                                "has no cycle timing)")
     return "cycles", ""
 
 
@@ -170,8 +176,8 @@ def _energy_rows(bench: Bench, job: Job, board: BoardSpec, driver: BoardDriver,
     finally:
         monitor.close()
     # what weakens the figure travels with it into every table
-    note = "; ".join([f"monitor {spec.id} ({spec.backend}) at {spec.sample_rate:g} S/s",
-                      *result.flags])
+    note = join_notes(f"monitor {spec.id} ({spec.backend}) at {spec.sample_rate:g} S/s",
+                      *map(caveat, result.flags))
     n = result.n_windows
     return [
         ctx.row("energy", "energy_per_inference", result.mean_j * 1e6, "uJ", time=utc_now(),

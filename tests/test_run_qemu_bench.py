@@ -77,6 +77,11 @@ def test_qemu_bench_runs_tflm_in_the_emulator_and_labels_it_emulated(tmp_path, m
         assert float(latency["value"]) == pytest.approx(
             float(counted["value"]) / CLOCK_HZ * 1e3, abs=2 * 40 / CLOCK_HZ * 1e3)
         assert (model, "latency_p90") in by
+        # the image QEMU ran: the model plus TFLM and the core, the arena in RAM
+        flash = float(by[model, "firmware_flash_bytes"]["value"])
+        assert flash > float(by[model, "model_bytes"]["value"])
+        assert float(by[model, "firmware_ram_bytes"]["value"]) > float(
+            by[model, "arena_bytes"]["value"])
     assert (float(by["kws-dscnn", "instructions_mean"]["value"])
             > 10 * float(by["digits-cnn", "instructions_mean"]["value"]))
     assert "**emulated**" in (run_dir / "report.md").read_text()

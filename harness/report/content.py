@@ -13,8 +13,6 @@ from harness.results.store import RunStore
 SOURCE_NOTE = ("Every figure carries its source: **measured** (real board and instrument), "
                "**emulated** (QEMU: instruction counts, not silicon), **simulated** (latency and "
                "power models over the TFLM host runtime; docs/boards.md).")
-GENERATED_NOTE = ("accuracy cannot be scored; the mismatch count compares the board with the "
-                  "TFLM host runtime.")
 
 
 @dataclass
@@ -43,6 +41,15 @@ def gather(store: RunStore) -> ReportContent:
         mlperf=mlperf_tables(lines), savings=savings,
         savings_table=savings_table(savings) if savings else None, cards=cards,
         cards_table=cards_table(cards) if cards else None,
-        notes=[f"{n}: {GENERATED_NOTE}" for n in sorted({n for s in lines for n in s.notes})],
+        notes=_caveats(lines),
         skipped=[(j, e["message"]) for j, e in outcomes.items() if e["status"] == "skipped"],
         failed=[(j, e["message"]) for j, e in outcomes.items() if e["status"] == "failed"])
+
+
+def _caveats(lines: list[SummaryLine]) -> list[str]:
+    """Each caveat once, with the jobs it qualifies."""
+    jobs: dict[str, list[str]] = {}
+    for line in lines:
+        for text in sorted(line.notes):
+            jobs.setdefault(text, []).append(line.key)
+    return [f"{text} ({', '.join(keys)})" for text, keys in sorted(jobs.items())]

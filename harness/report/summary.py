@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from harness.results.rows import GENERATED_INPUTS, caveats_in
+
 
 @dataclass
 class SummaryLine:
@@ -14,7 +16,12 @@ class SummaryLine:
     variant: str
     source: str
     metrics: dict[str, dict[str, str]] = field(default_factory=dict)  # metric -> row
-    notes: set[str] = field(default_factory=set)
+    notes: set[str] = field(default_factory=set)  # the caveats of its rows
+
+    @property
+    def generated(self) -> bool:
+        """Measured on generated inputs: no accuracy, only agreement with the host."""
+        return GENERATED_INPUTS in self.notes
 
     @property
     def key(self) -> str:
@@ -49,8 +56,7 @@ def summarise(rows: list[dict[str, str]]) -> list[SummaryLine]:
         line.metrics[row["metric"]] = row
         if row["source"] != line.source:  # never hide a mix of sources in one line
             line.source = "mixed"
-        if row.get("notes") and "generated" in row["notes"]:
-            line.notes.add(row["notes"])
+        line.notes.update(caveats_in(row.get("notes", "")))
     return list(lines.values())
 
 

@@ -59,7 +59,7 @@ def _accuracy(line: SummaryLine) -> dict[str, Cell]:
     elif (auc := line.value("auc")) is not None:
         shown, metric = Cell(f"{auc:.3f} AUC", auc), "auc"
     else:
-        shown, metric = Cell("n/a (generated inputs)" if line.notes else "–", ""), ""
+        shown, metric = Cell("n/a (generated inputs)" if line.generated else "–", ""), ""
     return {"accuracy": shown, "accuracy_metric": Cell(metric)}
 
 

@@ -33,6 +33,25 @@ class ResultRow:
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(ResultRow))
 
+# A row's notes are statements joined by NOTE_SEPARATOR; those that qualify the figure
+# (a reader must see them beside it) start with CAVEAT, and every report lists them.
+NOTE_SEPARATOR = " | "
+CAVEAT = "caveat: "
+GENERATED_INPUTS = ("generated inputs (no dataset): accuracy cannot be scored; the mismatch "
+                    "count compares the board with the TFLM host runtime")
+
+
+def join_notes(*parts: str) -> str:
+    return NOTE_SEPARATOR.join(p for p in parts if p)
+
+
+def caveat(text: str) -> str:
+    return CAVEAT + text
+
+
+def caveats_in(notes: str) -> list[str]:
+    return [p[len(CAVEAT):] for p in notes.split(NOTE_SEPARATOR) if p.startswith(CAVEAT)]
+
 
 @dataclass(frozen=True)
 class RowContext:
