@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import pytest
 
@@ -12,6 +11,7 @@ from harness.power.backends.scpi import ScpiMonitor
 from harness.power.backends.scpi_dialects import KEITHLEY_2450
 from harness.power.energy import measure_energy, measure_energy_from_timestamps
 from harness.power.monitor import create_monitor, discover_monitors
+from tests.instruments.recording import record
 from tests.instruments.scpi_server import IDN, N6705_TINT_STEP, Behaviour, ScpiServer
 from tests.instruments.waveform import Waveform
 
@@ -22,14 +22,7 @@ WAVE = Waveform()  # five 50 ms windows at 20 mA over 2 mA idle, the last ending
 
 
 def acquire(monitor, rate: float, seconds: float, current_range: float | None = None):
-    try:
-        monitor.configure(rate, VOLTS, current_range)
-        monitor.start()
-        time.sleep(seconds)
-        monitor.stop()
-        return monitor.read()
-    finally:
-        monitor.close()
+    return record(monitor, rate, VOLTS, seconds, current_range)
 
 
 def open_monitor(backend: str, server: ScpiServer, **params):

@@ -9,10 +9,10 @@ from harness.power.trace import Trace
 
 
 def record(monitor: PowerMonitor, sample_rate: float, supply_voltage: float | None,
-           seconds: float) -> Trace:
+           seconds: float, current_range_a: float | None = None) -> Trace:
     try:
         monitor.configure(sample_rate=sample_rate, supply_voltage=supply_voltage,
-                          current_range_a=None)
+                          current_range_a=current_range_a)
         monitor.start()
         time.sleep(seconds)
         monitor.stop()
