@@ -156,4 +156,4 @@ def test_report_cli_rebuilds_from_saved_files_with_cards(tmp_path):
     assert 'id="variants"' in html and 'id="savings"' in html
     md = (store.run_dir / "report.md").read_text()
     assert "| l4r5zi | digits-cnn | int8 | fp32 | +70.0 | +62.5 | +70.0 | -0.5 |" in md
-    assert "## Variants (model cards)" in md
+    assert "## Variants: model cards (host TFLite and TFLM runtimes)" in md

@@ -46,7 +46,7 @@ def load_cards(run_dir: Path) -> list[Card]:
 
 def cards_table(cards: list[Card]) -> Table:
     """The 'Variants' section: what each variant is, from its card (not measured on a board)."""
-    table = Table("Variants (model cards)", [
+    table = Table("Variants: model cards", [
         Column("model", "Model"), Column("variant", "Variant"),
         Column("file_bytes", "File B", True), Column("gzip_bytes", "gzip B", True),
         Column("params", "Params", True), Column("nonzero_params", "Non-zero params", True),
@@ -59,7 +59,7 @@ def cards_table(cards: list[Card]) -> Table:
                 "accuracy_tflite": _cell(card.accuracy_tflite, 4),
                 "accuracy_tflm": _cell(card.accuracy_tflm, 4)}
         table.rows.append(row)
-    table.source = "model cards (host)"
+    table.source = "host TFLite and TFLM runtimes"
     return table
 
 
