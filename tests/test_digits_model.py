@@ -82,7 +82,7 @@ def test_a_failed_build_leaves_no_model_behind(tmp_path: Path, monkeypatch) -> N
     def fail(*_args: object) -> float:
         raise ModelError("interrupted on purpose, after the model files were written")
 
-    monkeypatch.setattr(digits_model, "_tflite_accuracy", fail)
+    monkeypatch.setattr(digits_model, "host_accuracy", fail)
     with pytest.raises(ModelError, match="interrupted on purpose"):
         build_digits_models(tmp_path)
     assert list(tmp_path.iterdir()) == []

@@ -33,6 +33,7 @@ from harness.compress.variants import (
     DoesNotApply,
 )
 from harness.models.tf_env import import_tf
+from harness.native_output import quiet_native
 
 
 def check_distillable(model: Any) -> None:
@@ -58,7 +59,8 @@ def distill(teacher: Any, data: TrainData, seed: int) -> tuple[Any, dict[str, An
                          / DISTILL_TEMPERATURE).numpy()
     alpha = DISTILL_ALPHA if data.loss == "sparse_categorical_crossentropy" else 0.0
     labels = data.y if alpha else np.zeros(len(data.x), dtype=np.int64)
-    loss = _train(tf, keras, student, data.x, labels, soft, alpha, seed)
+    with quiet_native("distillation"):
+        loss = _train(tf, keras, student, data.x, labels, soft, alpha, seed)
     final = keras.Sequential.from_config(student_config)
     final.set_weights(student.get_weights())
     return final, {"distill_loss": round(loss, 6), "teacher_params": teacher.count_params(),

@@ -21,6 +21,7 @@ from harness.measure.scoring import Scorer
 from harness.models.datasets import Dataset
 from harness.models.tf_env import import_tf
 from harness.models.tflm_host import TflmHostModel
+from harness.native_output import quiet_native
 from harness.tensors import TensorSpec
 
 _MISSING_OP = re.compile(r"Didn't find op for builtin opcode '([A-Z0-9_]+)'|"
@@ -61,10 +62,10 @@ def litert_runner(path: Path) -> tuple[Callable[[np.ndarray], np.ndarray], Tenso
                                        TensorSpec]:
     """The TFLite interpreter (LiteRT) as a raw-in → raw-out function, with its I/O specs."""
     tf, _ = import_tf()
-    with warnings.catch_warnings():  # its deprecation notice in favour of ai-edge-litert
-        warnings.simplefilter("ignore")
+    with warnings.catch_warnings(), quiet_native("the TFLite interpreter"):
+        warnings.simplefilter("ignore")  # its deprecation notice in favour of ai-edge-litert
         interpreter = tf.lite.Interpreter(model_path=os.fspath(path))
-    interpreter.allocate_tensors()
+        interpreter.allocate_tensors()  # announces its XNNPACK delegate
     inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
 
     def run(raw: np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ import numpy as np
 
 from harness.errors import ModelError
 from harness.models.tf_env import import_tf
+from harness.native_output import quiet_native
 
 QUANTIZATIONS = ("float32", "int8", "int16x8")
 
@@ -41,7 +42,7 @@ def convert_keras(model: Any, quantization: str, calibration: np.ndarray | None)
         converter.inference_input_type = integer
         converter.inference_output_type = integer
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), quiet_native(f"the TFLite converter ({quantization})"):
             warnings.simplefilter("ignore")  # converter chatter about traces and signatures
             return bytes(converter.convert())
     except Exception as exc:  # ConverterError, ValueError, RuntimeError, …
@@ -58,13 +59,15 @@ def quantize_float_tflite(data: bytes, quantization: str, calibration: np.ndarra
 
     integer = tf.int16 if quantization == "int16x8" else tf.int8
     try:
-        return bytes(calibrator.Calibrator(data).calibrate_and_quantize(
-            _representative(calibration), input_type=integer, output_type=integer,
-            allow_float=False, activations_type=integer,
-            bias_type=tf.int64 if quantization == "int16x8" else tf.int32))
+        with quiet_native(f"the TFLite calibrator ({quantization})"):
+            quantized = calibrator.Calibrator(data).calibrate_and_quantize(
+                _representative(calibration), input_type=integer, output_type=integer,
+                allow_float=False, activations_type=integer,
+                bias_type=tf.int64 if quantization == "int16x8" else tf.int32)
     except Exception as exc:  # the calibrator raises RuntimeError/ValueError from C++
         raise ModelError(f"quantizing the float .tflite to {quantization} failed: "
                          f"{type(exc).__name__}: {_first_line(exc)}") from exc
+    return bytes(quantized)
 
 
 def _first_line(exc: Exception) -> str:

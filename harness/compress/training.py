@@ -20,6 +20,7 @@ from harness.compress.variants import FINE_TUNE_BATCH, FINE_TUNE_EPOCHS, FINE_TU
 from harness.errors import ModelError
 from harness.models.datasets import Dataset
 from harness.models.tf_env import import_tf
+from harness.native_output import quiet_native
 
 
 @dataclass(frozen=True)
@@ -73,8 +74,9 @@ def fine_tune(model: Any, data: TrainData, seed: int, callbacks: list[Any] | Non
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
     model.compile(optimizer=keras.optimizers.Adam(FINE_TUNE_LR), loss=data.loss)
-    history = model.fit(data.x, data.y, epochs=epochs, batch_size=FINE_TUNE_BATCH,
-                        shuffle=True, verbose=0, callbacks=callbacks or [])
+    with quiet_native("fine-tuning"):
+        history = model.fit(data.x, data.y, epochs=epochs, batch_size=FINE_TUNE_BATCH,
+                            shuffle=True, verbose=0, callbacks=callbacks or [])
     return float(history.history["loss"][-1])
 
 

@@ -21,22 +21,20 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import tempfile
 import time
-import warnings
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
 from types import ModuleType
 
-import numpy as np
-
+from harness.compress.evaluate import host_accuracy, litert_runner
+from harness.compress.quantize import convert_keras
 from harness.errors import ModelError
 from harness.models import datasets
 from harness.models.datasets import Dataset, load_dataset
 from harness.models.tf_env import import_tf
-from harness.tensors import TensorSpec
+from harness.native_output import quiet_native
 
 log = logging.getLogger(__name__)
 
@@ -118,10 +116,11 @@ def _build(out: Path, settings: TrainingSettings) -> None:
              len(train), len(test), settings.epochs, settings.seed)
     model, keras_accuracy = _train(tf, keras, train, test, settings)
     model.save(out / "digits.keras")
-    (out / "digits_fp32.tflite").write_bytes(_convert(tf, model, None))
     calibration = train.x[: settings.calibration_samples]
-    (out / "digits_int8.tflite").write_bytes(_convert(tf, model, calibration))
-    accuracy = {kind: _tflite_accuracy(tf, out / f"digits_{kind}.tflite", test)
+    for kind, quantization in (("fp32", "float32"), ("int8", "int8")):
+        (out / f"digits_{kind}.tflite").write_bytes(convert_keras(model, quantization,
+                                                                  calibration))
+    accuracy = {kind: host_accuracy(*litert_runner(out / f"digits_{kind}.tflite"), test)
                 for kind in ("fp32", "int8")}
     log.info("digits CNN: test accuracy keras %.4f, fp32 .tflite %.4f, int8 .tflite %.4f "
              "(%.1f s)", keras_accuracy, accuracy["fp32"], accuracy["int8"],
@@ -151,42 +150,10 @@ def _train(tf: ModuleType, keras: ModuleType, train: Dataset, test: Dataset,
     ], name="digits_cnn")
     model.compile(optimizer=keras.optimizers.Adam(settings.learning_rate),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    history = model.fit(train.x, train.y, epochs=settings.epochs,
-                        batch_size=settings.batch_size, shuffle=True, verbose=0)
+    with quiet_native("training the digits CNN"):
+        history = model.fit(train.x, train.y, epochs=settings.epochs,
+                            batch_size=settings.batch_size, shuffle=True, verbose=0)
     log.info("digits CNN: %d parameters, final train loss %.4f", model.count_params(),
              history.history["loss"][-1])
     _, accuracy = model.evaluate(test.x, test.y, verbose=0)
     return model, float(accuracy)
-
-
-def _convert(tf: ModuleType, model: object, calibration: np.ndarray | None) -> bytes:
-    """float32 .tflite, or full-integer int8 (int8 input and output) with calibration data."""
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    if calibration is not None:
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = lambda: ([sample[np.newaxis]] for sample in
-                                                    calibration)
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.int8
-        converter.inference_output_type = tf.int8
-    try:
-        return converter.convert()
-    except Exception as exc:  # the converter raises a zoo of types (ConverterError, ValueError)
-        raise ModelError(f"converting the digits CNN to .tflite failed: {exc}") from exc
-
-
-def _tflite_accuracy(tf: ModuleType, path: Path, test: Dataset) -> float:
-    """Top-1 of a .tflite on ``test``, inputs prepared exactly as for a board."""
-    with warnings.catch_warnings():  # its deprecation notice in favour of ai-edge-litert
-        warnings.filterwarnings("ignore", r".*tf\.lite\.Interpreter is deprecated", UserWarning)
-        interpreter = tf.lite.Interpreter(model_path=os.fspath(path))
-    interpreter.allocate_tensors()
-    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    spec = TensorSpec(np.dtype(inp["dtype"]).name, tuple(int(d) for d in inp["shape"]),
-                      *inp["quantization"])
-    predicted = np.empty(len(test), dtype=np.int64)
-    for i in range(len(test)):
-        interpreter.set_tensor(inp["index"], test.to_model_input(i, spec))
-        interpreter.invoke()
-        predicted[i] = int(np.argmax(interpreter.get_tensor(out["index"])))
-    return float(np.mean(predicted == test.y))

@@ -14,6 +14,7 @@ import sys
 from types import ModuleType
 
 from harness.errors import ModelError
+from harness.native_output import quiet_native
 
 TRAIN_EXTRA_HINT = "pip install 'tinyml-harness[train]'"
 _LEGACY_VALUES = ("1", "true", "True")
@@ -32,8 +33,11 @@ def import_tf() -> tuple[ModuleType, ModuleType]:
     os.environ["TF_USE_LEGACY_KERAS"] = "1"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep a caller's own choice
     try:
-        import tensorflow as tf
-        import tf_keras
+        with quiet_native("importing TensorFlow"):
+            import tensorflow as tf
+            import tf_keras
+
+            tf.config.list_physical_devices()  # its device probing (CUDA) chatters once, here
     except ImportError as exc:
         raise ModelError(f"training and conversion need TensorFlow and tf-keras ({exc}); "
                          f"install them with: {TRAIN_EXTRA_HINT}") from exc

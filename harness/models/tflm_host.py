@@ -35,8 +35,6 @@ import logging
 import multiprocessing
 import os
 import re
-import sys
-import tempfile
 import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -48,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from harness.errors import ModelError
+from harness.native_output import CapturedNativeOutput
 from harness.tensors import TensorSpec
 
 log = logging.getLogger(__name__)
@@ -58,36 +57,6 @@ MIN_DEFAULT_ARENA_BYTES = 4 << 20
 ARENA_ALIGNMENT = 16  # TFLM's MicroArenaBufferAlignment()
 _ARENA_TOTAL = re.compile(r"Arena allocation total (\d+) bytes")
 _MAX_TENSORS = 64  # more inputs than this is not a TinyML model
-_fd_lock = threading.Lock()  # file descriptors 1 and 2 are process-wide
-
-
-class _CapturedCOutput:
-    """Points fds 1 and 2 (C++ stdout/stderr, also a forked child's) at a temporary file."""
-
-    def __enter__(self) -> _CapturedCOutput:
-        _fd_lock.acquire()
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            self._file = tempfile.TemporaryFile()
-            self._saved = [os.dup(1), os.dup(2)]
-        except BaseException:
-            _fd_lock.release()
-            raise
-        os.dup2(self._file.fileno(), 1)
-        os.dup2(self._file.fileno(), 2)
-        return self
-
-    def text(self) -> str:
-        self._file.seek(0)  # reads to the end, so later writes still append
-        return self._file.read().decode("utf-8", "replace").strip()
-
-    def __exit__(self, *exc: object) -> None:
-        for fd, copy in zip((1, 2), self._saved, strict=True):
-            os.dup2(copy, fd)
-            os.close(copy)
-        self._file.close()
-        _fd_lock.release()
 
 
 def _loads_in_child(load: Callable[[], Any]) -> bool:
@@ -142,7 +111,7 @@ def _probe(data: bytes, arena: int) -> _Probe:
     def loads_with(size: int) -> bool:
         return _loads_in_child(lambda: loads(size))
 
-    with _CapturedCOutput() as out:
+    with CapturedNativeOutput() as out:
         if not loads_with(arena):
             reason = " | ".join(filter(None, out.text().splitlines())) or "the runtime crashed"
             return _Probe(error=f"TFLM cannot load it (arena {arena} bytes): {reason}")
@@ -199,7 +168,7 @@ class TflmHostModel:
         probe = _run_probe(data, arena)
         if probe.error:
             raise ModelError(f"{path}: {probe.error}")
-        with _CapturedCOutput():  # keeps TFLM's messages off the console
+        with CapturedNativeOutput():  # keeps TFLM's messages off the console
             interpreter = runtime.Interpreter.from_bytes(data, arena_size=arena)
             n_in = _tensor_count(interpreter.get_input_details)
             n_out = _tensor_count(interpreter.get_output_details)
