@@ -26,6 +26,15 @@ def test_the_hash_follows_the_model_and_the_arena(mlperf_dir: Path) -> None:
     assert kws.elf == kws.project / ".pio/build/nano33ble/firmware.elf"
 
 
+def test_build_flags_from_the_environment_make_another_build(mlperf_dir: Path,
+                                                             monkeypatch) -> None:
+    model = mlperf_dir / "kws01_int8.tflite"
+    monkeypatch.delenv("PLATFORMIO_BUILD_FLAGS", raising=False)
+    level = plan_build("nano33ble", model, arena_bytes=32768)
+    monkeypatch.setenv("PLATFORMIO_BUILD_FLAGS", "-DHARNESS_MARKER_PULSE_US=2")
+    assert plan_build("nano33ble", model, arena_bytes=32768).digest != level.digest
+
+
 def test_staged_project_holds_the_firmware_and_the_model_only(mlperf_dir: Path) -> None:
     planned = plan_build("esp32dev", mlperf_dir / "ic01_int8.tflite", arena_bytes=70000 // 16 * 16)
     try:

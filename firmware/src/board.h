@@ -8,6 +8,13 @@
 
 #include "hp_device.h"
 
+/* Build with -DHARNESS_MARKER_PULSE_US=N (e.g. 2) for a bench whose power
+ * monitor is an ST LPM01A: the marker then pulses at the start and end of the
+ * timed loop instead of staying high around it (hp_board.marker_pulse_us). */
+#ifndef HARNESS_MARKER_PULSE_US
+#define HARNESS_MARKER_PULSE_US 0u
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif

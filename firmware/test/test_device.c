@@ -17,6 +17,7 @@ typedef struct {
     uint32_t step;          /* the counter advances this much per read */
     int marker_on_at;       /* runner invokes done when the marker went high, -1: never */
     int marker_off_at;
+    int marker_rises;       /* how often it went high */
     uint8_t seq;
     reply last;
 } fixture;
@@ -70,6 +71,7 @@ static void fake_marker(void *ctx, bool high)
     fixture *f = ctx;
     if (high) {
         f->marker_on_at = script.invokes;
+        f->marker_rises++;
     } else {
         f->marker_off_at = script.invokes;
     }
@@ -377,6 +379,37 @@ static void marker_is_high_exactly_around_timed_runs(void)
     free(f);
 }
 
+static void marker_pulses_mark_start_and_end_without_touching_the_timing(void)
+{
+    hp_runner small = scripted_runner(8, 0);
+    fixture *f = fixture_new(&small);
+    f->board.marker_pulse_us = 2;
+    uint8_t data[100] = {0};
+    load_begin(f, 100);
+    load_chunk(f, 0, data, 100);
+    result res;
+    CHECK(parse_result(infer(f, 2, 3, 0), &res));
+    CHECK_EQ(f->marker_rises, 2);   /* one pulse as the timed loop starts, one as it ends */
+    CHECK_EQ(f->marker_on_at, 5);   /* the second pulse: after the last timed run */
+    CHECK_EQ(f->marker_off_at, 5);
+    CHECK_EQ(res.total, 3000);      /* the pulses lie outside the timed cycles */
+    free(f);
+}
+
+static void stalled_counter_cannot_hang_a_marker_pulse(void)
+{
+    hp_runner small = scripted_runner(8, 0);
+    fixture *f = fixture_new(&small);
+    f->board.marker_pulse_us = 2;
+    f->step = 0;                    /* a counter that never advances (QEMU's DWT) */
+    uint8_t data[100] = {0};
+    load_begin(f, 100);
+    load_chunk(f, 0, data, 100);
+    CHECK_EQ(infer(f, 0, 1, 0)->type, HP_RESULT);
+    CHECK_EQ(f->marker_rises, 2);
+    free(f);
+}
+
 static void failed_inference_reports_and_lowers_marker(void)
 {
     hp_runner small = scripted_runner(8, 4);
@@ -484,6 +517,8 @@ const test_case device_tests[] = {
     TEST(infer_argument_and_state_errors),
     TEST(cycles_are_per_run_and_survive_counter_wrap),
     TEST(marker_is_high_exactly_around_timed_runs),
+    TEST(marker_pulses_mark_start_and_end_without_touching_the_timing),
+    TEST(stalled_counter_cannot_hang_a_marker_pulse),
     TEST(failed_inference_reports_and_lowers_marker),
     TEST(large_output_is_read_in_pieces),
     TEST(ping_echoes_any_body),

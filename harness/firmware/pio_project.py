@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 PROJECT_FILES = ("platformio.ini", "CMakeLists.txt", "sdkconfig.defaults")
 PROJECT_DIRS = ("src", "scripts", "support", "lib/harness_proto", "lib/runner_tflm")
 STAMP = ".harness-build.json"
+BUILD_FLAGS_ENV = "PLATFORMIO_BUILD_FLAGS"
 # An environment with this option builds TFLM from a tree made from TFLM_DIR
 # for that TARGET_ARCH (the STM32 boards); the others bring their own TFLM.
 TREE_OPTION = "custom_tflm_arch"
@@ -74,7 +75,11 @@ def _project_files() -> list[Path]:
 
 
 def _digest(env: PioEnv, model: EmbeddedModel, tree: Path | None) -> str:
-    h = hashlib.sha256(f"env={env.name}\nmodel={model.digest}\ntree={tree}\n".encode())
+    # PlatformIO adds $PLATFORMIO_BUILD_FLAGS (e.g. -DHARNESS_MARKER_PULSE_US=2) to every
+    # build: other flags, other firmware
+    flags = os.environ.get(BUILD_FLAGS_ENV, "")
+    h = hashlib.sha256(f"env={env.name}\nmodel={model.digest}\ntree={tree}\n"
+                       f"flags={flags}\n".encode())
     fw = firmware_dir()
     for path in _project_files():
         h.update(str(path.relative_to(fw)).encode() + b"\0" + path.read_bytes() + b"\0")

@@ -48,6 +48,7 @@ static const hp_board hooks = {
     .board_id = "esp32dev",
     .counter = "ccount",
     .clock_hz = CONFIG_ESP_DEFAULT_CPU_FREQ_MHZ * 1000000u,
+    .marker_pulse_us = HARNESS_MARKER_PULSE_US,
 };
 
 void board_init(void)

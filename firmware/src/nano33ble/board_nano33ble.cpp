@@ -41,6 +41,7 @@ void marker(void *ctx, bool high)
 
 const hp_board hooks = {
     link_write, read_cycles, marker, nullptr, "nano33ble", "dwt", kClockHz,
+    HARNESS_MARKER_PULSE_US,
 };
 
 }  // namespace

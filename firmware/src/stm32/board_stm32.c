@@ -86,6 +86,7 @@ void board_init(void)
     hooks = (hp_board){
         .write = link_write, .read_cycles = read_cycles, .marker = marker, .ctx = NULL,
         .board_id = stm32_board_id, .counter = "dwt", .clock_hz = HAL_RCC_GetHCLKFreq(),
+        .marker_pulse_us = HARNESS_MARKER_PULSE_US,
     };
 }
 

@@ -20,6 +20,12 @@
 #define HP_MAX_DIMS 6
 #endif
 
+/* Reads of the cycle counter a marker pulse may wait for at most: a counter
+ * that does not advance must not hang the board. */
+#ifndef HP_MARKER_SPIN_LIMIT
+#define HP_MARKER_SPIN_LIMIT 1000000u
+#endif
+
 /* type + seq + body + crc32 */
 #define HP_FRAME_OVERHEAD 6
 #define HP_FRAME_MAX (HP_MAX_PAYLOAD + HP_FRAME_OVERHEAD)

@@ -71,6 +71,11 @@ typedef struct {
     const char *board_id;
     const char *counter;                  /* what a cycle is: dwt, ccount, systick-icount */
     uint32_t clock_hz;
+    /* 0: the marker is high exactly around the timed loop (logic inputs of Joulescope,
+     * PPK2, Otii). N: instead, an N-microsecond high pulse as the loop starts and
+     * another as it ends, whose falling edges are what an ST LPM01A reports on D7
+     * ("eventsrc d7 fal", the EEMBC/MLPerf Tiny convention). */
+    uint32_t marker_pulse_us;
 } hp_board;
 
 typedef struct {

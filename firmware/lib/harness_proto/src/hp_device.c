@@ -147,7 +147,29 @@ static void cmd_load_chunk(hp_device *dev, uint8_t seq, const uint8_t *body, siz
     }
 }
 
-/* Warm-ups untimed; then the marker is high exactly around the timed loop.
+/* The marker at the start (start = true) or end of the timed loop: a level
+ * change, or with marker_pulse_us a pulse (see hp_board). */
+static void mark(const hp_board *b, bool start)
+{
+    if (!b->marker) {
+        return;
+    }
+    if (b->marker_pulse_us == 0u) {
+        b->marker(b->ctx, start);
+        return;
+    }
+    uint32_t width = (uint32_t)((uint64_t)b->clock_hz * b->marker_pulse_us / 1000000u);
+    b->marker(b->ctx, true);
+    uint32_t since = b->read_cycles(b->ctx);
+    for (uint32_t spins = 0; spins < HP_MARKER_SPIN_LIMIT; spins++) {
+        if (b->read_cycles(b->ctx) - since >= width) {
+            break;
+        }
+    }
+    b->marker(b->ctx, false);
+}
+
+/* Warm-ups untimed; then the marker marks exactly the timed loop.
  * One counter read per run: run i is the difference of two successive reads,
  * so the u64 total is the sum of all of them and never wraps. Per-run counts
  * (if per_run_le) are stored little-endian straight into the reply. */
@@ -164,9 +186,7 @@ static const char *run_timed(hp_device *dev, uint16_t warmups, uint16_t runs,
         return why;
     }
     *total = 0;
-    if (b->marker) {
-        b->marker(b->ctx, true);
-    }
+    mark(b, true);
     uint32_t before = b->read_cycles(b->ctx);
     for (uint16_t i = 0; i < runs && !why; i++) {
         why = r->invoke(r->ctx);
@@ -178,9 +198,7 @@ static const char *run_timed(hp_device *dev, uint16_t warmups, uint16_t runs,
             hp_store_u32(per_run_le + 4u * i, cycles);
         }
     }
-    if (b->marker) {
-        b->marker(b->ctx, false);
-    }
+    mark(b, false);
     return why;
 }
 
