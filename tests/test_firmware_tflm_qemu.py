@@ -7,8 +7,6 @@ Arm cross-compiler with libstdc++ and qemu-system-arm; skipped otherwise.
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,15 +25,9 @@ from harness.firmware.qemu_tflm import QemuTflmImage, build_qemu_tflm_image
 from harness.models.tflite_inspect import inspect_tflite
 from harness.models.tflm_host import TflmHostModel
 from harness.tensors import TensorSpec
+from tests.skips import TFLM_IN_QEMU
 
-pytestmark = [
-    pytest.mark.skipif(not os.environ.get("TFLM_DIR"),
-                       reason="TFLM_DIR is not set: these tests build TFLM from a tflite-micro "
-                              "checkout (docs/firmware.md, 'Getting TFLM')"),
-    pytest.mark.skipif(not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-g++")),
-                       reason="needs qemu-system-arm and arm-none-eabi-g++ (apt-get install "
-                              "qemu-system-arm gcc-arm-none-eabi libstdc++-arm-none-eabi-newlib)"),
-]
+pytestmark = TFLM_IN_QEMU
 INSTRUCTIONS_PER_TICK = 40
 
 

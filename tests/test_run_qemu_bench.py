@@ -7,8 +7,6 @@ qemu-system-arm and the Arm cross-compiler with libstdc++; skipped otherwise.
 from __future__ import annotations
 
 import csv
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -20,18 +18,12 @@ from harness.models.datasets import load_dataset
 from harness.models.digits_model import build_digits_models
 from harness.models.tflm_host import TflmHostModel
 from harness.paths import default_cache_dir
+from tests.skips import TFLM_IN_QEMU
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 CLOCK_HZ = 25e6  # boards/qemu_mps2_an386.yaml; HELLO reports the same
 
-pytestmark = [
-    pytest.mark.skipif(not os.environ.get("TFLM_DIR"),
-                       reason="TFLM_DIR is not set: the emulated board builds TFLM from a "
-                              "tflite-micro checkout (docs/firmware.md, 'Getting TFLM')"),
-    pytest.mark.skipif(not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-g++")),
-                       reason="needs qemu-system-arm and arm-none-eabi-g++ (apt-get install "
-                              "qemu-system-arm gcc-arm-none-eabi libstdc++-arm-none-eabi-newlib)"),
-]
+pytestmark = TFLM_IN_QEMU
 
 
 def _host_top1(n: int) -> float:
