@@ -8,9 +8,9 @@ from pathlib import Path
 
 from harness.report.content import gather
 from harness.report.markdown import render_markdown
-from harness.report.tables import csv_text, write_atomic
+from harness.report.tables import csv_text
 from harness.results.history import History
-from harness.results.store import RunStore
+from harness.results.store import RunStore, write_atomic
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from harness.report.summary import SummaryLine, sources_of
 from harness.report.system import framework, system_info
@@ -155,8 +154,3 @@ def csv_text(tables: list[Table]) -> str:
             writer.writerow([row[c.key].csv for c in table.columns])
     return buf.getvalue()
 
-
-def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)

@@ -34,7 +34,7 @@ class RunStore:
 
     def create(self, metadata: dict) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        _write_atomic(self.run_dir / METADATA_JSON, json.dumps(metadata, indent=2) + "\n")
+        write_atomic(self.run_dir / METADATA_JSON, json.dumps(metadata, indent=2) + "\n")
 
     def metadata(self) -> dict:
         return json.loads((self.run_dir / METADATA_JSON).read_text(encoding="utf-8"))
@@ -90,7 +90,8 @@ def _append_durably(path: Path, text: str) -> None:
         os.fsync(fh.fileno())
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str) -> None:
+    """Readers see the old file or the new one, never half of it."""
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
