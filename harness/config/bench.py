@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from harness.compress.variants import AS_IS, parse_variant
 from harness.config.board import BoardKind, BoardSpec, find_board
+from harness.config.faults import FaultSpec
 from harness.config.yaml_loader import read_yaml, validate
 from harness.errors import ConfigError, ModelError
 
@@ -31,6 +32,9 @@ class BenchBoard(_Strict):
     kind: BoardKind | None = Field(default=None, description="override, e.g. sim")
     port: str = Field(default="auto", description="serial port/URL, or auto")
     serial_number: str | None = Field(default=None, description="USB serial number to pick a port")
+    pace: Literal["instant", "realtime"] = Field(
+        default="instant", description="realtime: a simulated board spends its modelled latency "
+        "in wall time and its link carries no more than the board's serial rate")
 
 
 class BenchMonitor(_Strict):
@@ -96,6 +100,7 @@ class BenchSpec(_Strict):
     variants: list[str] = Field(default_factory=lambda: ["as-is"], min_length=1)
     modes: Modes
     thresholds: Thresholds = Field(default_factory=Thresholds)
+    faults: FaultSpec | None = Field(default=None, description="fault injection (sim/QEMU boards)")
 
     @model_validator(mode="after")
     def _cross_references(self) -> BenchSpec:
@@ -125,6 +130,11 @@ class BenchSpec(_Strict):
                 raise _FieldError(f"monitors[{i}].powers",
                                   f"board {mon.powers!r} already has a power monitor")
             powered.add(mon.powers)
+        if self.faults is not None and self.faults.boards is not None:
+            for i, name in enumerate(self.faults.boards):
+                if name not in board_ids:
+                    raise _FieldError(f"faults.boards[{i}]",
+                                      f"no bench board {name!r} (boards: {sorted(board_ids)})")
         if not (self.modes.performance or self.modes.accuracy or self.modes.energy):
             raise _FieldError("modes", "enable at least one of performance, accuracy, energy")
         return self

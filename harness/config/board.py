@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from harness.config.yaml_loader import read_yaml, validate
 from harness.errors import ConfigError
@@ -35,11 +35,32 @@ class Flash(_Strict):
     notes: str = ""
 
 
+LinkTransport = Literal["uart-bridge", "usb-cdc", "emulated"]
+
+
 class Serial(_Strict):
     baudrate: int = Field(gt=0)
     link: str = Field(description="what the link is physically, e.g. USB CDC, ST-LINK VCP, UART0")
+    transport: LinkTransport = Field(
+        default="uart-bridge",
+        description="uart-bridge: paced at baudrate/10 bytes/s; usb-cdc: at usb_cdc_bytes_per_s")
+    usb_cdc_bytes_per_s: int | None = Field(default=None, gt=0,
+                                            description="what a native USB CDC link carries")
     usb_vid_pid: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{4}:[0-9a-fA-F]{4}$")
     resets_on_open: bool = False
+
+    @model_validator(mode="after")
+    def _cdc_rate(self) -> Serial:
+        if self.transport == "usb-cdc" and self.usb_cdc_bytes_per_s is None:
+            raise ValueError("a usb-cdc link needs usb_cdc_bytes_per_s (what it carries)")
+        return self
+
+    @property
+    def bytes_per_s(self) -> float:
+        """The most the link carries each way: 8N1 on a UART, the CDC rate on native USB."""
+        if self.transport == "usb-cdc" and self.usb_cdc_bytes_per_s:
+            return float(self.usb_cdc_bytes_per_s)
+        return self.baudrate / 10.0
 
 
 class CycleCounter(_Strict):
@@ -54,6 +75,17 @@ class Marker(_Strict):
 
 class Supply(_Strict):
     voltage_v: float = Field(gt=0, le=12)
+    link_powers_board: bool = Field(
+        default=False, description="the serial link's USB also powers the board (VBUS)")
+
+
+class EnergyLink(_Strict):
+    """How energy mode talks to the board while a monitor powers it (MLPerf EnergyRunner style)."""
+
+    via: Literal["same-link", "isolator", "level-shifter"] = "same-link"
+    pins: str = Field(default="", description="the board pins the energy-mode UART uses")
+    baudrate: int | None = Field(default=None, gt=0,
+                                 description="energy-mode baud rate (default: serial.baudrate)")
 
 
 class PowerModel(_Strict):
@@ -79,6 +111,7 @@ class BoardSpec(_Strict):
     marker: Marker
     supply: Supply
     power: PowerModel
+    energy_link: EnergyLink = Field(default_factory=EnergyLink)
 
 
 def boards_dir() -> Path:
