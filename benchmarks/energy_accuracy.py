@@ -39,7 +39,7 @@ def synthetic(rate: float, noise_a: float, seed: int) -> tuple[Trace, np.ndarray
     """The trace and its windows' true (start, end) in trace seconds."""
     rng = np.random.default_rng(seed)
     shift = rng.uniform(0.0, 1.0 / rate)
-    segments = np.array([(1.0 + GAP_S * i + shift, WINDOW_S, ACTIVE_A, 1)
+    segments = np.array([(1.0 + GAP_S * i + shift, WINDOW_S, ACTIVE_A, 1, 0)
                          for i in range(WINDOWS)], dtype=RECORD)
     edges, levels, spans = timeline(segments, 0.9, GAP_S * WINDOWS + 0.2, IDLE_A)
     current, marker = render(edges, levels, spans, rate)

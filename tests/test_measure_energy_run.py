@@ -17,7 +17,7 @@ ACTIVE_S, ACTIVE_A, IDLE_A, VOLTS = 0.05, 0.012, 0.004, 3.3
 
 def _trace_and_host_spans() -> tuple[Trace, list[tuple[float, float]]]:
     starts = [0.2, 0.4, 0.6]
-    segments = np.array([(s, ACTIVE_S, ACTIVE_A, 1) for s in starts], dtype=RECORD)
+    segments = np.array([(s, ACTIVE_S, ACTIVE_A, 1, 0) for s in starts], dtype=RECORD)
     edges, levels, spans = timeline(segments, 0.0, 0.8, IDLE_A)
     current, marker = render(edges, levels, spans, 100e3)
     trace = Trace(100e3, current, VOLTS, {"marker": marker}, host_t0_s=HOST_T0)

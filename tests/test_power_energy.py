@@ -20,7 +20,7 @@ PER_WINDOW = 5
 def synthetic_trace(rate: float, noise_a: float = 0.0, windows: int = 3,
                     seed: int = 0) -> Trace:
     """Idle, then ``windows`` marked active segments 0.2 s apart, then idle."""
-    segments = np.array([(1.0 + 0.2 * i, WINDOW_S, ACTIVE_A, 1) for i in range(windows)],
+    segments = np.array([(1.0 + 0.2 * i, WINDOW_S, ACTIVE_A, 1, 0) for i in range(windows)],
                         dtype=RECORD)
     edges, levels, spans = timeline(segments, 0.9, 0.2 * windows + 0.2, IDLE_A)
     current, marker = render(edges, levels, spans, rate)

@@ -4,6 +4,11 @@ The simulated board appends one record per activity segment (warm-up, timed
 inferences); the simulated monitor reads the records that fall between its
 start() and stop(). Records are fixed-size binary, so a reader never parses a
 half-written line, and times are CLOCK_MONOTONIC, which all processes share.
+
+A segment is either *modelled* (``realtime`` 0: it stands for what the modelled
+board would take, and the monitor inserts its duration where it began) or
+*realtime* (1: it already happened in wall time, from ``wall_start`` for
+``duration_s``, and the monitor overlays it on the wall timeline).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 RECORD = np.dtype([("wall_start", "<f8"), ("duration_s", "<f8"), ("current_a", "<f8"),
-                   ("marker", "u1")])
+                   ("marker", "u1"), ("realtime", "u1")])
 
 
 class ActivityWriter:
@@ -22,8 +27,9 @@ class ActivityWriter:
         self._path = path
 
     def append(self, wall_start: float, duration_s: float, current_a: float,
-               marker: bool) -> None:
-        record = np.array([(wall_start, duration_s, current_a, int(marker))], dtype=RECORD)
+               marker: bool, realtime: bool = False) -> None:
+        record = np.array([(wall_start, duration_s, current_a, int(marker), int(realtime))],
+                          dtype=RECORD)
         with self._path.open("ab") as fh:
             fh.write(record.tobytes())
             fh.flush()
