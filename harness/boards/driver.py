@@ -40,12 +40,17 @@ class BoardDriver(Protocol):
         ...
 
 
+Pace = Literal["instant", "realtime"]
+
+
 @dataclass(frozen=True)
 class LinkHint:
-    """Where the bench says a board is plugged in (hardware boards only)."""
+    """Where the bench says a board is plugged in (hardware boards), and how a simulated
+    board keeps time (``realtime``: modelled latency in wall time, link at its serial rate)."""
 
     port: str = "auto"
     serial_number: str | None = None
+    pace: Pace = "instant"
 
 
 DriverFactory = Callable[["BoardSpec", Path, LinkHint], BoardDriver]
