@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from harness.errors import ConfigError, MeasurementError
+from harness.power.backend_params import BACKENDS
 from harness.power.trace import Trace
 
 
@@ -33,18 +34,9 @@ class PowerMonitor(Protocol):
 
 MonitorFactory = Callable[..., PowerMonitor]
 _MONITORS: dict[str, MonitorFactory] = {}
-# Backend name -> module that registers it; imported only when a bench asks for it,
-# so one backend's optional vendor library never breaks the others.
-_BUILTIN_MODULES: dict[str, str] = {
-    "sim": "harness.power.sim_monitor",
-    "joulescope": "harness.power.backends.joulescope",
-    "ppk2": "harness.power.backends.ppk2",
-    "lpm01a": "harness.power.backends.lpm01a",
-    "otii": "harness.power.backends.otii",
-    "scpi-n6705c": "harness.power.backends.scpi",
-    "scpi-keithley2450": "harness.power.backends.scpi",
-    "scpi-dmm6500": "harness.power.backends.scpi",
-}
+# Backend name -> module that registers it (from the one backend table); imported only
+# when a bench asks for it, so one backend's optional vendor library never breaks the others.
+_BUILTIN_MODULES: dict[str, str] = {name: info.module for name, info in BACKENDS.items()}
 
 
 @dataclass(frozen=True)
@@ -88,7 +80,7 @@ def _import_backend(name: str) -> None:
     except ImportError as exc:  # the backend's vendor library, not our module, is missing
         raise MeasurementError(
             f"power monitor backend {name!r} needs {exc.name or 'a library'} "
-            "(pip install 'tinyml-harness[instruments]')") from exc
+            f"(pip install 'tinyml-harness[{BACKENDS[name].extra or 'all'}]')") from exc
 
 
 def discover_monitors() -> tuple[list[FoundMonitor], dict[str, str]]:
