@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 
 from harness.errors import ConfigError, MeasurementError
 from harness.power.energy import measure_energy
 from harness.power.monitor import create_monitor
-from harness.power.sim_activity import ActivityReader, ActivityWriter
+from harness.power.sim_activity import RECORD, ActivityReader, ActivityWriter
+from harness.power.sim_monitor import timeline
 
 
 def test_activity_log_keeps_records_in_order_and_window(tmp_path):
@@ -57,3 +59,60 @@ def test_unknown_backend_and_bad_params_are_clear_errors(tmp_path):
         create_monitor("nosuch")
     with pytest.raises(ConfigError, match=r"monitors\.params"):
         create_monitor("sim", activity_log=tmp_path / "w", idle_current_a=0.001, gain=3)
+
+
+def _segments(*rows: tuple[float, float, float, int, int]) -> np.ndarray:
+    return np.array(list(rows), dtype=RECORD)
+
+
+def test_realtime_segments_are_overlaid_on_the_wall_timeline_not_inserted():
+    segments = _segments((1.0, 0.1, 0.010, 1, 1), (1.2, 0.05, 0.020, 0, 1))
+    edges, levels, spans = timeline(segments, 0.9, 0.5, 0.002)
+    assert edges[-1] == pytest.approx(0.5)  # nothing inserted: the trace spans the wall time
+    charge = float(np.sum(levels * np.diff(edges)))
+    assert charge == pytest.approx(0.1 * 0.010 + 0.05 * 0.020 + 0.35 * 0.002)
+    assert spans.ravel().tolist() == pytest.approx([0.1, 0.2])
+
+
+def test_mixed_logs_insert_modelled_time_before_later_realtime_segments():
+    # modelled 0.2 s at wall 1.0, then a realtime segment that happened at wall 1.1..1.2
+    segments = _segments((1.0, 0.2, 0.010, 1, 0), (1.1, 0.1, 0.030, 1, 1))
+    edges, levels, spans = timeline(segments, 0.9, 0.5, 0.002)
+    assert edges[-1] == pytest.approx(0.7)
+    assert spans.ravel().tolist() == pytest.approx([0.1, 0.3, 0.4, 0.5])
+    mid = (edges[:-1] + edges[1:]) / 2
+    assert levels[(mid > 0.1) & (mid < 0.3)] == pytest.approx(0.010)
+    assert levels[(mid > 0.4) & (mid < 0.5)] == pytest.approx(0.030)
+    assert levels[mid > 0.5] == pytest.approx(0.002)
+
+
+def test_a_realtime_segment_running_when_the_monitor_starts_is_clipped_to_it(tmp_path):
+    log = tmp_path / "wire.activity"
+    writer = ActivityWriter(log)
+    writer.append(9.5, 1.0, 0.01, True, realtime=True)   # 9.5..10.5, monitor from 10.0
+    writer.append(9.0, 0.5, 0.01, True, realtime=False)  # modelled, before the monitor: out
+    records = ActivityReader(log).segments_between(10.0, 12.0)
+    assert len(records) == 1 and records["realtime"][0] == 1
+    edges, levels, spans = timeline(records, 10.0, 2.0, 0.001)
+    assert spans.ravel().tolist() == pytest.approx([0.0, 0.5])
+    assert float(np.sum(levels * np.diff(edges))) == pytest.approx(0.5 * 0.01 + 1.5 * 0.001)
+
+
+def test_monitor_overlays_a_realtime_board_in_wall_time(tmp_path):
+    log = tmp_path / "wire.activity"
+    monitor = create_monitor("sim", activity_log=log, idle_current_a=0.002)
+    monitor.configure(sample_rate=100e3, supply_voltage=3.3, current_range_a=None)
+    writer = ActivityWriter(log)
+    monitor.start()
+    for _ in range(3):  # the board really spends 30 ms per window and says so afterwards
+        time.sleep(0.02)
+        began = time.monotonic()
+        time.sleep(0.03)
+        writer.append(began, time.monotonic() - began, 0.010, True, realtime=True)
+    time.sleep(0.02)
+    monitor.stop()
+    trace = monitor.read()
+    assert trace.duration_s == pytest.approx(trace.wall_duration_s, abs=1e-4)
+    result = measure_energy(trace, inferences_per_window=1)
+    assert result.n_windows == 3
+    assert [w.duration_s for w in result.windows] == pytest.approx([0.03] * 3, abs=5e-3)

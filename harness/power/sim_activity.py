@@ -41,12 +41,16 @@ class ActivityReader:
         self._path = path
 
     def segments_between(self, wall_from: float, wall_to: float) -> np.ndarray:
-        """Records that start in [wall_from, wall_to], in start order."""
+        """Records that start in [wall_from, wall_to], and realtime ones still running at
+        wall_from, in start order."""
         if not self._path.exists():
             return np.empty(0, dtype=RECORD)
         raw = self._path.read_bytes()
         raw = raw[: len(raw) - len(raw) % RECORD.itemsize]
         records = np.frombuffer(raw, dtype=RECORD)
-        keep = (records["wall_start"] >= wall_from) & (records["wall_start"] <= wall_to)
+        start = records["wall_start"]
+        keep = (start >= wall_from) & (start <= wall_to)
+        keep |= (records["realtime"] == 1) & (start < wall_from) & (
+            start + records["duration_s"] > wall_from)
         # stable: a warm-up and its timed segment share a start time and keep log order
         return records[keep][np.argsort(records["wall_start"][keep], kind="stable")]

@@ -1,9 +1,11 @@
 """The simulated power monitor: renders the simulated board's activity as a trace.
 
 Time in the trace is virtual: the host's wall time between start() and stop(),
-with each activity segment's *modelled* duration inserted where it began (the
+with each *modelled* activity segment's duration inserted where it began (the
 simulated board answers an INFER in host milliseconds, but the segment stands
-for what the modelled board would take). Each sample is the exact average of
+for what the modelled board would take). *Realtime* segments already took their
+time and are laid over the wall timeline instead; a trace with no modelled
+segment is on the host's time base and says so (``host_t0_s``). Each sample is the exact average of
 the piecewise-constant draw over its interval, plus Gaussian noise; the marker
 is sampled at the interval's midpoint, as a logic input would be.
 """
@@ -11,6 +13,7 @@ is sampled at the interval's midpoint, as a logic input would be.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -55,35 +58,81 @@ class SimulatedMonitor:
         current, marker = render(edges_t, levels, marker_spans, self._rate)
         if self._noise_a:
             current += self._rng.normal(0.0, self._noise_a, current.shape)
+        # only a trace without inserted (modelled) time shares the host's time base
+        on_wall_time = not np.any(segments["realtime"] == 0)
         return Trace(sample_rate=self._rate, current_a=current, voltage_v=self._volts,
                      markers={"marker": marker},
                      instrument={"backend": "sim", "model": "simulated monitor",
-                                 "noise_a": f"{self._noise_a:g}"})
+                                 "noise_a": f"{self._noise_a:g}"},
+                     wall_duration_s=self._stopped - self._started if on_wall_time else None,
+                     host_t0_s=self._started if on_wall_time else None)
 
     def close(self) -> None:
         self._started = self._stopped = None
 
 
-def timeline(segments: np.ndarray, wall_start: float, wall_span: float,
-             idle_a: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def timeline(segments: np.ndarray, wall_start: float, wall_span: float, idle_a: float,
+             off_wall: Sequence[tuple[float, float]] = ()
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Breakpoints (s), the current on each interval between them, and marker spans.
+
+    A modelled segment is inserted where it began by the wall clock: it and
+    everything after it move later by its duration, so the trace is longer than
+    ``wall_span`` by all of them. A realtime segment is laid over the wall
+    timeline where it happened (moved only by modelled segments inserted before
+    it) and clipped to the acquisition; where the two overlap, the modelled one
+    is drawn. ``off_wall`` holds host times (from, to) when the monitor's output
+    was off: the board draws nothing there and drives no marker.
 
     Returns ``edges`` (n+1), ``levels`` (n) and ``marker_spans`` (m x 2, start/end s).
     """
-    starts_wall = segments["wall_start"] - wall_start
+    segments = segments[np.argsort(segments["wall_start"], kind="stable")]
+    rel = segments["wall_start"] - wall_start
     durations = segments["duration_s"]
-    # each segment starts where it began by the wall clock, shifted by all earlier segments
-    shift = np.concatenate(([0.0], np.cumsum(durations)[:-1]))
-    seg_start = starts_wall + shift
-    seg_end = seg_start + durations
-    total = wall_span + float(np.sum(durations))
-    edges = np.empty(2 * len(segments) + 2)
-    edges[0], edges[-1] = 0.0, total
-    edges[1:-1:2], edges[2:-1:2] = seg_start, seg_end
-    levels = np.full(len(edges) - 1, idle_a)
-    levels[1::2] = segments["current_a"]
+    realtime = segments["realtime"].astype(bool)
     marked = segments["marker"].astype(bool)
-    return edges, levels, np.column_stack((seg_start[marked], seg_end[marked]))
+    m_rel, m_dur = rel[~realtime], durations[~realtime]
+    inserted = np.concatenate(([0.0], np.cumsum(m_dur)))  # modelled time before the k-th
+
+    def virtual(wall: np.ndarray, after_inserts_at_wall: bool) -> np.ndarray:
+        side = "right" if after_inserts_at_wall else "left"
+        return wall + inserted[np.searchsorted(m_rel, wall, side=side)]
+
+    m_start = m_rel + inserted[:-1]
+    m_end = m_start + m_dur
+    r_lo = np.clip(rel[realtime], 0.0, wall_span)
+    r_hi = np.clip(rel[realtime] + durations[realtime], 0.0, wall_span)
+    r_start, r_end = virtual(r_lo, True), virtual(r_hi, False)
+    off = np.clip(np.asarray(off_wall, dtype=np.float64).reshape(-1, 2) - wall_start,
+                  0.0, wall_span)
+    off_start, off_end = virtual(off[:, 0], False), virtual(off[:, 1], True)
+    total = wall_span + float(np.sum(m_dur))
+    edges = np.unique(np.concatenate(([0.0, total], m_start, m_end, r_start, r_end,
+                                      off_start, off_end)))
+    levels = np.full(len(edges) - 1, idle_a)
+    # later layers win: realtime, then modelled, then power off
+    for starts, ends, current in ((r_start, r_end, segments["current_a"][realtime]),
+                                  (m_start, m_end, segments["current_a"][~realtime]),
+                                  (off_start, off_end, np.zeros(len(off)))):
+        for i, j, level in zip(np.searchsorted(edges, starts), np.searchsorted(edges, ends),
+                               current, strict=True):
+            levels[i:j] = level
+    spans = np.concatenate((np.column_stack((m_start, m_end))[marked[~realtime]],
+                            np.column_stack((r_start, r_end))[marked[realtime]]))
+    spans = spans[spans[:, 1] > spans[:, 0]]
+    return edges, levels, _cut(spans[np.argsort(spans[:, 0], kind="stable")],
+                               np.column_stack((off_start, off_end)))
+
+
+def _cut(spans: np.ndarray, holes: np.ndarray) -> np.ndarray:
+    """``spans`` (m x 2) with the intervals ``holes`` (k x 2) taken out."""
+    for lo, hi in holes:
+        if hi <= lo:
+            continue
+        pieces = [(a, min(b, lo)) for a, b in spans if a < lo] + \
+                 [(max(a, hi), b) for a, b in spans if b > hi]
+        spans = np.array([(a, b) for a, b in pieces if b > a], dtype=np.float64).reshape(-1, 2)
+    return spans
 
 
 def render(edges: np.ndarray, levels: np.ndarray, marker_spans: np.ndarray,
