@@ -22,6 +22,22 @@ class ProtocolError(HarnessError):
     """The DUT link broke the protocol (bad frame, timeout, unexpected reply)."""
 
 
+class ReplyTimeout(ProtocolError):
+    """No reply came before the deadline."""
+
+
+class BoardSilent(ReplyTimeout):
+    """Not even a resync PING was answered: the board hangs (or is gone)."""
+
+
+class BoardRebooted(ProtocolError):
+    """The board sent READY in the middle of a command: it reset and lost its state."""
+
+
+class LinkLost(ProtocolError):
+    """The port itself failed (unplugged, re-enumerating, closed by the other side)."""
+
+
 class DeviceError(ProtocolError):
     """The DUT answered with an ERROR frame."""
 
@@ -43,3 +59,14 @@ class BoardError(HarnessError):
 
 class MeasurementError(HarnessError):
     """A measurement produced no trustworthy figure (no marker windows, dropped samples)."""
+
+
+class MonitorDisconnected(MeasurementError):
+    """The power monitor went away during an acquisition (unplugged, port, server or
+    device lost): its trace is missing or partial. Reconnecting (configure()) and
+    measuring again may succeed."""
+
+
+class MonitorCannotSource(MeasurementError):
+    """The power monitor only measures: it cannot switch the board's supply, which
+    then comes from elsewhere."""

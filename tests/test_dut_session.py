@@ -229,7 +229,9 @@ def test_garbage_on_the_line_mid_session_is_survived() -> None:
         raw.write(b"noise\x00more noise")
         session.resync()
         assert session.infer(0, 1).output == ChecksumRunner.checksum(data)
-        assert session.stats.line_errors >= 1 and session.stats.resyncs == 1
+        # the noise glued to the first INFER garbled it: resynced and sent again
+        assert session.stats.line_errors >= 1 and session.stats.resends == 1
+        assert session.stats.resyncs == 2
 
 
 def test_garbage_from_the_device_is_dropped_by_the_host() -> None:
@@ -256,7 +258,8 @@ def test_silent_device_times_out_saying_what_was_awaited() -> None:
     try:
         with DutSession(open_link(slave_path), timeout=0.2, retries=0) as session:
             assert not session.wait_ready(0.1)
-            with pytest.raises(ReplyTimeout, match=r"no reply to HELLO \(seq \d+\) on /dev/pts"):
+            with pytest.raises(ReplyTimeout,
+                               match=r"no reply to HELLO on /dev/pts/\d+ .*, nor to a PING"):
                 session.hello()
             with pytest.raises(ProtocolError, match=r"resync failed .* no PONG with nonce"):
                 session.resync()
@@ -264,11 +267,11 @@ def test_silent_device_times_out_saying_what_was_awaited() -> None:
         os.close(master_fd)
 
 
-def test_slow_infer_times_out_and_is_not_retried() -> None:
+def test_infer_past_an_explicit_timeout_is_reported_silent_and_its_late_result_skipped() -> None:
     runner = EchoRunner(delay_s=0.3)
     with session_on(make_device(runner, spec=TensorSpec("uint8", (4,)))) as session:
         session.upload(b"abcd")
-        with pytest.raises(ReplyTimeout, match="no reply to INFER"):
+        with pytest.raises(ReplyTimeout, match=r"no reply to INFER .* the board is silent"):
             session.infer(0, 1, timeout=0.05)
         time.sleep(0.35)
         assert runner.calls == [(0, 1)]

@@ -38,7 +38,7 @@ def running(build: QemuTflmImage, workdir: Path) -> Iterator[DutSession]:
     driver = qemu_driver.QemuDriver(board, workdir, runner="tflm")
     url = driver.launch(build.image.elf)
     try:
-        with DutSession(open_link(url, board.serial.baudrate), infer_timeout=120) as session:
+        with DutSession(open_link(url, board.serial.baudrate)) as session:
             assert session.wait_ready(10.0)
             yield session
     finally:

@@ -1,8 +1,11 @@
 """The host side of the DUT protocol: one session per open link (docs/protocol.md).
 
 Replies are matched to commands by ``seq`` (see transport.FrameChannel); stale
-replies are discarded, ERROR replies raise DeviceError, silence raises
-ReplyTimeout (a ProtocolError) saying what was awaited.
+replies are discarded, ERROR replies raise DeviceError. A lost or garbled
+exchange is resynchronised (PING/PONG) and sent again; a board that answers not
+even PING raises BoardSilent. With a ``Recovery``, a board that reset, hung or
+whose port vanished is brought back (recovery.py) and the interrupted command
+repeated on a fresh upload of its input. Waits come from waits.py.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -37,15 +41,23 @@ from harness.dut.messages import (
     per_run_cap,
     type_name,
 )
+from harness.dut.recovery import Recovery
 from harness.dut.transport import CountingLink, FrameChannel, LinkStats
-from harness.errors import BoardError, DeviceError, ProtocolError
+from harness.dut.waits import InferWaits
+from harness.errors import (
+    BoardError,
+    BoardRebooted,
+    BoardSilent,
+    DeviceError,
+    LinkLost,
+    ProtocolError,
+    ReplyTimeout,
+)
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
 
-
-class ReplyTimeout(ProtocolError):
-    """No reply came before the deadline."""
+__all__ = ["DutSession", "ReplyTimeout", "UploadStats"]
 
 
 @dataclass(frozen=True)
@@ -67,16 +79,24 @@ class UploadStats:
 class DutSession:
     """Talks to one device over an open pyserial port. No I/O until ``open()``."""
 
-    def __init__(self, link: serial.SerialBase, timeout: float = 2.0,
-                 infer_timeout: float = 60.0, retries: int = 1, upload_restarts: int = 8) -> None:
+    def __init__(self, link: serial.SerialBase, timeout: float = 2.0, retries: int = 2,
+                 upload_restarts: int = 8, bytes_per_s: float | None = None,
+                 recovery: Recovery | None = None,
+                 expected_s_per_inference: float | None = None) -> None:
         self._port = link
         self._channel: FrameChannel | None = None
         self.timeout = timeout              # for replies to ordinary commands
-        self.infer_timeout = infer_timeout  # INFER runs the model warmups + runs times
-        self.retries = retries              # resync-and-resend for idempotent commands
+        self.retries = retries              # resync-and-resend of a lost exchange
         self.upload_restarts = upload_restarts
+        self.bytes_per_s = bytes_per_s      # the link's rate (None: baudrate / 10)
+        self.recovery = recovery
+        self.waits = InferWaits()
+        if expected_s_per_inference:
+            self.waits.expect(expected_s_per_inference)
         self.info: HelloInfo | None = None
         self.stats = LinkStats()
+        self._input: bytes | None = None    # sent again when a reset lost it
+        self._input_boot = -1               # stats.readies when it was uploaded
 
     # --- life cycle ---------------------------------------------------------
 
@@ -101,6 +121,10 @@ class DutSession:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @property
+    def url(self) -> str:
+        return str(self._port.port)
+
     # --- public commands ----------------------------------------------------
 
     def wait_ready(self, timeout: float) -> bool:
@@ -116,7 +140,11 @@ class DutSession:
         return False
 
     def resync(self, timeout: float | None = None) -> None:
-        """Flush the line, PING a fresh nonce, discard everything up to its PONG."""
+        """Flush the line, PING a fresh nonce, discard everything up to its PONG.
+
+        The PONG comes only once the device is idle, so ``timeout`` must cover a
+        command it may still be running. BoardSilent when none comes.
+        """
         wait = timeout or self.timeout
         self._io.reset()
         nonce = os.urandom(4)
@@ -129,17 +157,136 @@ class DutSession:
                 log.info("resynchronised with the DUT on %s", self._io.url)
                 return
             self.stats.discarded += 1
-        raise ReplyTimeout(f"resync failed on {self._io.url}: no PONG with nonce {nonce.hex()} "
-                           f"within {wait:.1f} s")
+        raise BoardSilent(f"resync failed on {self._io.url}: no PONG with nonce {nonce.hex()} "
+                          f"within {wait:.1f} s")
 
     def hello(self) -> HelloInfo:
-        info = self._command(Hello(), HelloInfo)
+        info = self._recovering("HELLO", lambda: self._command(Hello(), HelloInfo),
+                                needs_input=False)
         self._check_version(info.protocol_version, "HELLO_INFO")
         self.info = info
         return info
 
     def upload(self, data: bytes) -> UploadStats:
         """Send the input tensor(s) with windowed LOAD_CHUNKs; restart from the last ACK."""
+        self._input = None
+        stats = self._recovering(f"upload of {len(data)} bytes", lambda: self._upload(data),
+                                 needs_input=False)
+        self._input, self._input_boot = data, self.stats.readies
+        return stats
+
+    def infer(self, warmups: int = 0, runs: int = 1, per_run: bool = True,
+              want_output: bool = True, timeout: float | None = None) -> InferResult:
+        """Run warmups + timed runs on the uploaded input.
+
+        With ``per_run``, the runs are split over several INFERs when one RESULT
+        cannot carry them or one command would run longer than waits.MAX_COMMAND_S
+        (warm-ups only in the first, output only from the last); their cycles are
+        concatenated. Without it, one INFER runs them all: the marker line then
+        spans them as one energy window. ``timeout`` overrides the derived wait.
+        """
+        if runs < 1:
+            raise ValueError(f"runs must be at least 1, got {runs}")
+        cap = per_run_cap(self._hello_info().max_payload) if per_run else runs
+        results: list[InferResult] = []
+        done = 0
+        while done < runs:
+            first = done == 0
+            # sized as each command is sent: the first one's timing informs the rest
+            n = min(runs - done, self.waits.runs_per_command(warmups if first else 0, cap)) \
+                if per_run else runs
+            last = done + n == runs
+            flags = (InferFlags.PER_RUN if per_run else 0) | (
+                InferFlags.WANT_OUTPUT if want_output and last else 0)
+            msg = Infer(warmups if first else 0, n, int(flags))
+            results.append(self._recovering(
+                f"INFER of {msg.warmups} warm-ups + {n} runs",
+                lambda msg=msg, last=last: self._infer_once(msg, want_output and last, timeout)))
+            done += n
+        final = results[-1]
+        cycles = tuple(c for r in results for c in r.cycles or ()) if per_run else None
+        return InferResult(runs, sum(r.total_cycles for r in results), cycles,
+                           final.output if want_output else None, final.output_bytes)
+
+    def read_output(self, nbytes: int) -> bytes:
+        """The last INFER's output, ``nbytes`` long, in READ_OUTPUT pieces."""
+        size = chunk_capacity(self._hello_info().max_payload)
+        parts = []
+        for off in range(0, nbytes, size):
+            want = min(size, nbytes - off)
+            piece = self._command(ReadOutput(off, want), Output)
+            if piece.offset != off or len(piece.data) != want:
+                raise ProtocolError(f"OUTPUT carries {len(piece.data)} bytes at {piece.offset}, "
+                                    f"asked for {want} at {off}")
+            parts.append(piece.data)
+        return b"".join(parts)
+
+    def run(self, input_data: bytes, warmups: int = 0, runs: int = 1, per_run: bool = True,
+            want_output: bool = True) -> InferResult:
+        self.upload(input_data)
+        return self.infer(warmups, runs, per_run, want_output)
+
+    def request(self, msg_type: int, body: bytes = b"", timeout: float | None = None) -> Frame:
+        """One raw command and its reply frame (DeviceError for ERROR, ReplyTimeout)."""
+        wait = (timeout or self.timeout) + self._wire_seconds(len(body))
+        frame = self._request_once(msg_type, body, wait)
+        if frame is None:
+            raise ReplyTimeout(f"no reply to {type_name(msg_type)} on {self._io.url} within "
+                               f"{wait:.1f} s")
+        return frame
+
+    # --- internals: exchanges -------------------------------------------------
+
+    @property
+    def _io(self) -> FrameChannel:
+        if self._channel is None:
+            raise ProtocolError(f"DUT session on {self._port.port} is not open; call open()")
+        return self._channel
+
+    def _hello_info(self) -> HelloInfo:
+        return self.info or self.hello()
+
+    def _request_once(self, msg_type: int, body: bytes, wait: float) -> Frame | None:
+        """Send once; the reply, or None when it did not come or the line garbled it."""
+        seq = self._io.send([(msg_type, body)])[-1]
+        self.stats.round_trips += 1
+        frame = self._io.await_reply({seq}, time.monotonic() + wait, line_errors=True)
+        if frame is None:
+            log.warning("no valid reply to %s (seq %d) on %s within %.1f s", type_name(msg_type),
+                        seq, self._io.url, wait)
+            return None
+        if frame.type == MsgType.ERROR:
+            if frame.seq == 0:      # the device could not read a frame: maybe this command
+                return None
+            raise self._device_error(frame)
+        return frame
+
+    def _command(self, msg: HostMessage, reply: type[R], timeout: float | None = None) -> R:
+        """Send ``msg``, return its typed reply; resync and resend a lost exchange."""
+        wait = (timeout or self.timeout) + self._wire_seconds(len(msg.pack()))
+        for attempt in range(1 + self.retries):
+            frame = self._request_once(msg.TYPE, msg.pack(), wait)
+            if frame is not None:
+                break
+            try:
+                self.resync(wait)
+            except BoardSilent as exc:
+                raise BoardSilent(f"no reply to {msg.TYPE.name} on {self._io.url} within "
+                                  f"{wait:.1f} s, nor to a PING after it: the board is "
+                                  "silent") from exc
+            if attempt < self.retries:
+                self.stats.resends += 1
+        else:
+            raise ReplyTimeout(f"no valid reply to {msg.TYPE.name} on {self._io.url} in "
+                               f"{1 + self.retries} tries of {wait:.1f} s, though the board "
+                               "answers PING")
+        expected = reply.TYPE  # type: ignore[attr-defined]
+        if frame.type != expected:
+            raise ProtocolError(f"expected {expected.name} in reply to {msg.TYPE.name}, got "
+                                f"{type_name(frame.type)}")
+        return reply.unpack(frame.body)  # type: ignore[attr-defined, no-any-return]
+
+    def _upload(self, data: bytes) -> UploadStats:
         chunk = chunk_capacity(self._hello_info().max_payload)
         start = (time.perf_counter(), self.stats.round_trips, self.stats.bytes_out,
                  self.stats.bytes_in)
@@ -165,106 +312,15 @@ class DutSession:
                            self.stats.bytes_out - start[2], self.stats.bytes_in - start[3],
                            time.perf_counter() - start[0])
 
-    def infer(self, warmups: int = 0, runs: int = 1, per_run: bool = True,
-              want_output: bool = True, timeout: float | None = None) -> InferResult:
-        """Run warmups + timed runs on the uploaded input.
-
-        With ``per_run`` and more runs than one RESULT can carry, the runs are
-        split over several INFERs (warm-ups only in the first, output only from
-        the last) and their cycles concatenated. Each INFER raises the marker
-        line separately: for energy, keep one window per INFER.
-        """
-        if runs < 1:
-            raise ValueError(f"runs must be at least 1, got {runs}")
-        cap = per_run_cap(self._hello_info().max_payload) if per_run else 0xFFFF
-        batches = [min(cap, runs - done) for done in range(0, runs, cap)]
-        results: list[InferResult] = []
-        for i, n in enumerate(batches):
-            last = i == len(batches) - 1
-            flags = (InferFlags.PER_RUN if per_run else 0) | (
-                InferFlags.WANT_OUTPUT if want_output and last else 0)
-            msg = Infer(warmups if i == 0 else 0, n, int(flags))
-            result = self._command(msg, InferResult, timeout or self.infer_timeout, retry=False)
-            if result.runs != n or (per_run and len(result.cycles or ()) != n):
-                raise ProtocolError(f"RESULT reports {result.runs} runs and "
-                                    f"{len(result.cycles or ())} cycle counts for INFER of {n}")
-            results.append(result)
-        final = results[-1]
-        output = final.output
-        if want_output and output is None:
-            output = self.read_output(final.output_bytes)
-        cycles = tuple(c for r in results for c in r.cycles or ()) if per_run else None
-        return InferResult(runs, sum(r.total_cycles for r in results), cycles,
-                           output if want_output else None, final.output_bytes)
-
-    def read_output(self, nbytes: int) -> bytes:
-        """The last INFER's output, ``nbytes`` long, in READ_OUTPUT pieces."""
-        size = chunk_capacity(self._hello_info().max_payload)
-        parts = []
-        for off in range(0, nbytes, size):
-            want = min(size, nbytes - off)
-            piece = self._command(ReadOutput(off, want), Output)
-            if piece.offset != off or len(piece.data) != want:
-                raise ProtocolError(f"OUTPUT carries {len(piece.data)} bytes at {piece.offset}, "
-                                    f"asked for {want} at {off}")
-            parts.append(piece.data)
-        return b"".join(parts)
-
-    def run(self, input_data: bytes, warmups: int = 0, runs: int = 1, per_run: bool = True,
-            want_output: bool = True) -> InferResult:
-        self.upload(input_data)
-        return self.infer(warmups, runs, per_run, want_output)
-
-    def request(self, msg_type: int, body: bytes = b"", timeout: float | None = None) -> Frame:
-        """One raw command and its reply frame (DeviceError for ERROR, ReplyTimeout)."""
-        seq = self._io.send([(msg_type, body)])[-1]
-        self.stats.round_trips += 1
-        wait = (timeout or self.timeout) + self._wire_seconds(len(body))
-        frame = self._io.await_reply({seq}, time.monotonic() + wait)
-        if frame is None:
-            raise ReplyTimeout(f"no reply to {type_name(msg_type)} (seq {seq}) on "
-                               f"{self._io.url} within {wait:.1f} s")
-        if frame.type == MsgType.ERROR:
-            raise self._device_error(frame)
-        return frame
-
-    # --- internals ----------------------------------------------------------
-
-    @property
-    def _io(self) -> FrameChannel:
-        if self._channel is None:
-            raise ProtocolError(f"DUT session on {self._port.port} is not open; call open()")
-        return self._channel
-
-    def _hello_info(self) -> HelloInfo:
-        return self.info or self.hello()
-
-    def _command(self, msg: HostMessage, reply: type[R], timeout: float | None = None,
-                 retry: bool = True) -> R:
-        """Send ``msg``, return its typed reply; resync and resend once on timeout if ``retry``."""
-        for attempt in range(1 + (self.retries if retry else 0)):
-            try:
-                frame = self.request(msg.TYPE, msg.pack(), timeout)
-                break
-            except ReplyTimeout as exc:
-                if not retry or attempt == self.retries:
-                    raise
-                log.warning("%s; resyncing and sending it again", exc)
-                self.resync()
-        expected = reply.TYPE  # type: ignore[attr-defined]
-        if frame.type != expected:
-            raise ProtocolError(f"expected {expected.name} in reply to {msg.TYPE.name}, got "
-                                f"{type_name(frame.type)}")
-        return reply.unpack(frame.body)  # type: ignore[attr-defined, no-any-return]
-
     def _send_window(self, msgs: list[LoadChunk], end: int) -> bool:
         """One window of chunks; True when the device ACKs it whole, False to restart."""
         seqs = self._io.send([(m.TYPE, m.pack()) for m in msgs])
         self.stats.round_trips += 1
-        wait = self.timeout + self._wire_seconds(sum(len(m.data) for m in msgs))
+        wait = self.timeout + self._wire_seconds(sum(len(m.data) + 16 for m in msgs))
         frame = self._io.await_reply(set(seqs), time.monotonic() + wait, line_errors=True)
         if frame is None:
-            log.warning("no ACK for the upload window ending at %d within %.1f s", end, wait)
+            log.warning("no valid ACK for the upload window ending at %d within %.1f s", end,
+                        wait)
             return False
         if frame.type == MsgType.ERROR:
             err = ErrorReply.unpack(frame.body)
@@ -280,10 +336,119 @@ class DutSession:
             return False
         return True
 
+    def _infer_once(self, msg: Infer, want_output: bool, timeout: float | None) -> InferResult:
+        count = msg.warmups + msg.runs
+        reply_bytes = 16 + 4 * msg.runs + (self.info.output_bytes if self.info else 0)
+        wait = timeout or self.waits.infer_timeout(count, self._wire_seconds(reply_bytes),
+                                                   self.timeout)
+        sent = time.monotonic()
+        result = self._command(msg, InferResult, wait)
+        self.waits.observed(count, time.monotonic() - sent)
+        per_run = bool(msg.flags & InferFlags.PER_RUN)
+        if result.runs != msg.runs or (per_run and len(result.cycles or ()) != msg.runs):
+            raise ProtocolError(f"RESULT reports {result.runs} runs and "
+                                f"{len(result.cycles or ())} cycle counts for INFER of "
+                                f"{msg.runs}")
+        if want_output and result.output is None:
+            output = self.read_output(result.output_bytes)
+            result = InferResult(result.runs, result.total_cycles, result.cycles, output,
+                                 result.output_bytes)
+        return result
+
     def _wire_seconds(self, nbytes: int) -> float:
-        """Line time for ``nbytes`` plus a full reply, at 8N1."""
+        """Line time for ``nbytes`` plus a full reply at the link's rate."""
         reply = self.info.max_payload if self.info else 1024
-        return (nbytes + reply) * 10 / (self._port.baudrate or 115200)
+        rate = self.bytes_per_s or (self._port.baudrate or 115200) / 10
+        return (nbytes + reply) / rate
+
+    # --- internals: recovery --------------------------------------------------
+
+    def _recovering(self, what: str, op: Callable[[], R], needs_input: bool = True) -> R:
+        """Run ``op``; on a reset, hang or lost link, recover and run it again (bounded)."""
+        failures: list[str] = []
+        while True:
+            try:
+                if needs_input:
+                    self._restore_input()
+                return op()
+            except (BoardRebooted, ReplyTimeout, LinkLost) as exc:
+                problem = exc
+            except DeviceError as exc:
+                if exc.code != ErrorCode.BAD_STATE or (needs_input and self._input is None):
+                    raise
+                problem = exc   # state lost in a reset whose READY never reached us
+            attempts = self.recovery.attempts if self.recovery else 0
+            if len(failures) >= attempts:
+                if not failures:
+                    raise problem
+                raise BoardError(f"board {self._board_name}: {what} failed after "
+                                 f"{len(failures)} recoveries ({'; '.join(failures)}); last: "
+                                 f"{problem}") from problem
+            failures.append(self._recover(what, problem))
+
+    def _recover(self, what: str, problem: Exception) -> str:
+        assert self.recovery is not None
+        log.warning("board %s: %s: %s; recovering", self._board_name, what, problem)
+        if isinstance(problem, LinkLost):
+            self.stats.relinks += 1
+            self._relink()
+            return f"link lost, found again on {self.url}"
+        if isinstance(problem, ReplyTimeout):
+            if self.recovery.reset is None:
+                raise BoardError(f"board {self._board_name} stopped answering during {what} "
+                                 f"and its driver cannot reset it: {problem}") from problem
+            self.stats.hang_resets += 1
+            self.recovery.reset()
+            self._await_boot()
+            return "no reply: reset by its driver"
+        self.stats.reboots += 1
+        self._input_boot = -1 if isinstance(problem, DeviceError) else self._input_boot
+        return "the board reset itself (READY mid-command)" if isinstance(
+            problem, BoardRebooted) else "the board lost its input (BAD_STATE)"
+
+    def _await_boot(self) -> None:
+        """After a reset: READY, or the port vanishing (re-enumeration) and coming back."""
+        assert self.recovery is not None
+        try:
+            if not self.wait_ready(self.recovery.ready_timeout_s):
+                self.resync()
+        except LinkLost:
+            self.stats.relinks += 1
+            self._relink()
+
+    def _relink(self) -> None:
+        """Close the lost port, find the board again, reopen, check it is the same board."""
+        assert self.recovery is not None
+        if self.recovery.relink is None:
+            raise BoardError(f"board {self._board_name}: its link {self.url} was lost and its "
+                             "driver cannot find it again")
+        try:
+            self.close()
+        except (serial.SerialException, OSError):
+            self._channel = None
+        self._port = self.recovery.relink(self.recovery.relink_timeout_s)
+        self.open()
+        if not self.wait_ready(self.recovery.ready_timeout_s):
+            self.resync()
+        before = self.info
+        self.info = self._command(Hello(), HelloInfo)
+        if before is not None and (before.model_hash, before.board_id) != \
+                (self.info.model_hash, self.info.board_id):
+            raise BoardError(f"board {self._board_name}: the board found again on {self.url} "
+                             f"is {self.info.board_id} with model {self.info.model_hash.hex()[:16]}"
+                             f"…, not the one the run started with")
+        self._input_boot = -1
+
+    def _restore_input(self) -> None:
+        if self._input is not None and self.stats.readies != self._input_boot:
+            log.info("board %s reset since its input was uploaded; uploading it again",
+                     self._board_name)
+            self._upload(self._input)
+            self._input_boot = self.stats.readies
+
+    @property
+    def _board_name(self) -> str:
+        return self.recovery.board if self.recovery else self.url
 
     def _device_error(self, frame: Frame) -> DeviceError:
         err = ErrorReply.unpack(frame.body)

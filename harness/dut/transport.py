@@ -18,7 +18,7 @@ import serial
 
 from harness.dut.framing import PROTOCOL_MAX_PAYLOAD, Frame, FrameDecoder, FrameFault, encode_frame
 from harness.dut.messages import ErrorReply, MsgType, type_name
-from harness.errors import BoardError, ProtocolError
+from harness.errors import BoardError, BoardRebooted, LinkLost
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +53,8 @@ class CountingLink:
         try:
             self.port.write(data)
         except (serial.SerialException, OSError) as exc:
-            raise ProtocolError(f"DUT link {self.url}: write of {len(data)} bytes failed: "
-                                f"{exc}") from exc
+            raise LinkLost(f"DUT link {self.url}: write of {len(data)} bytes failed: "
+                           f"{exc}") from exc
         self.bytes_out += len(data)
 
     def read_some(self) -> bytes:
@@ -62,7 +62,7 @@ class CountingLink:
         try:
             data = self.port.read(self.port.in_waiting or 1)
         except (serial.SerialException, OSError) as exc:
-            raise ProtocolError(f"DUT link {self.url}: read failed: {exc}") from exc
+            raise LinkLost(f"DUT link {self.url}: read failed: {exc}") from exc
         self.bytes_in += len(data)
         return data
 
@@ -83,6 +83,11 @@ class LinkStats:
     line_errors: int = 0    # device-reported garbled frames (ERROR with seq 0)
     garbled_in: int = 0     # frames from the device the host dropped
     discarded: int = 0      # stale replies, and frames skipped while resyncing
+    readies: int = 0        # READY frames: one per boot of the device
+    resends: int = 0        # commands sent again after a garbled or lost exchange
+    reboots: int = 0        # resets the board had mid-session (READY mid-command)
+    hang_resets: int = 0    # resets the host made because the board stopped answering
+    relinks: int = 0        # times the port was lost and found again
 
 
 class FrameChannel:
@@ -99,6 +104,7 @@ class FrameChannel:
         self._decoder = FrameDecoder(PROTOCOL_MAX_PAYLOAD)
         self._pending: deque[Frame | FrameFault] = deque()
         self._seq = 0
+        self._readies = 0       # on this link: the first is its boot, later ones resets
 
     @property
     def url(self) -> str:
@@ -127,8 +133,12 @@ class FrameChannel:
 
     def await_reply(self, seqs: Container[int], deadline: float,
                     line_errors: bool = False) -> Frame | None:
-        """The next frame answering one of ``seqs`` (or a line ERROR if asked), None at deadline."""
-        while (frame := self.next_frame(deadline)) is not None:
+        """The next frame answering one of ``seqs`` (or a line ERROR if asked), None at deadline.
+
+        With ``line_errors``, a garbled frame from the device also ends the wait (None):
+        it may have been the reply. A READY raises BoardRebooted: the device reset.
+        """
+        while (frame := self.next_frame(deadline, stop_on_fault=line_errors)) is not None:
             if frame.seq in seqs:
                 return frame
             if frame.seq == 0 and frame.type == MsgType.ERROR:
@@ -138,14 +148,17 @@ class FrameChannel:
                 if line_errors:
                     return frame
             elif frame.seq == 0 and frame.type == MsgType.READY:
-                log.warning("DUT on %s sent READY mid-session: it rebooted", self.url)
+                if self._readies > 1:
+                    raise BoardRebooted(f"the board on {self.url} sent READY mid-command: "
+                                        "it reset")
+                log.info("DUT on %s booted (READY) while a command was awaited", self.url)
             else:
                 self.stats.discarded += 1
                 log.debug("discarding stale %s seq %d", type_name(frame.type), frame.seq)
         return None
 
-    def next_frame(self, deadline: float) -> Frame | None:
-        """The next well-formed device frame, None at the deadline."""
+    def next_frame(self, deadline: float, stop_on_fault: bool = False) -> Frame | None:
+        """The next well-formed device frame; None at the deadline (or a fault, if asked)."""
         while True:
             while self._pending:
                 item = self._pending.popleft()
@@ -153,8 +166,13 @@ class FrameChannel:
                     self.stats.garbled_in += 1
                     log.warning("dropped a frame from the DUT: %s (%d bytes)",
                                 item.reason.value, item.raw_bytes)
+                    if stop_on_fault:
+                        return None
                 elif item.type & 0x80:
                     self.stats.frames_in += 1
+                    if item.type == MsgType.READY and item.seq == 0:
+                        self._readies += 1
+                        self.stats.readies += 1
                     return item
                 else:   # a host-type frame: a loopback or an echoing line
                     self.stats.discarded += 1
