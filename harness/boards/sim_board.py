@@ -3,6 +3,11 @@
 Started by the sim driver as ``python -m harness.boards.sim_board ...``; its first
 line on stdout is ``PTY <path>``, after which the host opens that path with
 pyserial exactly as it opens a real board's port. It runs until SIGTERM/SIGINT.
+
+SIGUSR1 is its reset line: the board reboots at once (an INFER in progress is
+lost) and sends READY. SIGSTOP hangs it, as a stuck firmware would; the driver
+sends SIGCONT before SIGUSR1 to bring it back. ``--pace realtime`` makes an
+INFER take its modelled time and holds the link to the board's serial rate.
 """
 
 from __future__ import annotations
@@ -12,12 +17,13 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from harness.boards.sim_runner import SimulatedRunner
-from harness.config.board import load_board
+from harness.config.board import BoardSpec, load_board
 from harness.dut.device import ProtocolDevice
-from harness.dut.pty_link import open_pty, serve
+from harness.dut.pty_link import ResetLine, open_pty, serve
 from harness.models.tflite_inspect import inspect_tflite
 from harness.models.tflm_host import TflmHostModel
 from harness.power.sim_activity import ActivityWriter
@@ -25,13 +31,14 @@ from harness.power.sim_activity import ActivityWriter
 READY_PREFIX = "PTY "
 
 
-def build_device(board_file: Path, model_path: Path, activity_log: Path | None,
-                 seed: int) -> ProtocolDevice:
-    board = load_board(board_file)
+def build_device(board: BoardSpec, model_path: Path, activity_log: Path | None, seed: int,
+                 realtime_sleep: Callable[[float], bool] | None = None) -> ProtocolDevice:
+    """The board's device; with ``realtime_sleep``, INFERs spend their modelled time with it."""
     info = inspect_tflite(model_path)
     model = TflmHostModel.load(model_path)
     activity = ActivityWriter(activity_log) if activity_log else None
-    runner = SimulatedRunner(board, model, info, activity, seed=seed)
+    runner = SimulatedRunner(board, model, info, activity, seed=seed,
+                             realtime_sleep=realtime_sleep)
     return ProtocolDevice(
         runner,
         board_id=f"sim:{board.id}",
@@ -50,18 +57,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--activity-log", type=Path, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--pace", choices=["instant", "realtime"], default="instant")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="sim-board %(levelname)s %(message)s")
 
-    device = build_device(args.board_file, args.model, args.activity_log, args.seed)
+    board = load_board(args.board_file)
+    realtime = args.pace == "realtime"
+    reset = ResetLine()
+    device = build_device(board, args.model, args.activity_log, args.seed,
+                          reset.sleep if realtime else None)
     master_fd, slave_path = open_pty()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+        # the pipe write wakes a realtime INFER, so the board stops without finishing it
+        signal.signal(sig, lambda *_: (stop.set(), reset.request()))
+    signal.signal(signal.SIGUSR1, lambda *_: reset.request())
     sys.stdout.write(f"{READY_PREFIX}{slave_path}\n")
     sys.stdout.flush()
-    serve(master_fd, device, stop)
+    serve(master_fd, device, stop, board.serial.bytes_per_s if realtime else None, reset)
     return 0
 
 

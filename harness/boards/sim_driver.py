@@ -1,16 +1,21 @@
-"""Driver for simulated boards: starts the sim_board process and returns its pty."""
+"""Driver for simulated boards: starts the sim_board process and returns its pty.
+
+Board control is by signal: ``reset()`` is SIGCONT (in case it hangs) then
+SIGUSR1 (the board reboots and sends READY), ``hang()`` is SIGSTOP.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 import selectors
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from harness.boards.driver import LinkHint, register_driver
+from harness.boards.driver import LinkHint, Pace, register_driver
 from harness.boards.sim_board import READY_PREFIX
 from harness.config.board import BoardSpec, boards_dir
 from harness.errors import BoardError
@@ -22,11 +27,14 @@ START_TIMEOUT_S = 60.0  # loading TFLM and a model takes a few seconds on a busy
 class SimDriver:
     source = "simulated"
 
-    def __init__(self, board: BoardSpec, workdir: Path, seed: int = 0) -> None:
+    def __init__(self, board: BoardSpec, workdir: Path, seed: int = 0,
+                 pace: Pace = "instant") -> None:
         self._board = board
         self._workdir = workdir
         self._seed = seed
+        self.pace = pace
         self._proc: subprocess.Popen[str] | None = None
+        self._url: str | None = None
         #: the simulated board's power wire: the simulated monitor reads what it draws
         self.virtual_wire = workdir / f"{board.id}-{os.getpid()}.activity"
         self.log_path = workdir / f"{board.id}-{os.getpid()}.log"
@@ -38,12 +46,13 @@ class SimDriver:
         board_file = boards_dir() / f"{self._board.id}.yaml"
         cmd = [sys.executable, "-m", "harness.boards.sim_board", "--board-file", str(board_file),
                "--model", str(model), "--activity-log", str(self.virtual_wire),
-               "--seed", str(self._seed)]
+               "--seed", str(self._seed), "--pace", self.pace]
         log.info("starting simulated %s with %s", self._board.id, model.name)
         # stderr to a file, not a pipe: a chatty runtime must never block the board
         with self.log_path.open("w") as err:
             self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True)
-        return self._await_pty(model)
+        self._url = self._await_pty(model)
+        return self._url
 
     def _await_pty(self, model: Path) -> str:
         assert self._proc is not None and self._proc.stdout is not None
@@ -63,10 +72,38 @@ class SimDriver:
         raise BoardError(f"simulated board {self._board.id} did not start with {model}: "
                          f"{reason} (log: {self.log_path})")
 
+    def reset(self) -> None:
+        """Reboot the board now: it forgets everything and sends READY (a hang ends too)."""
+        self._signal(signal.SIGCONT)
+        self._signal(signal.SIGUSR1)
+
+    def hang(self) -> None:
+        """The board stops executing, and answers nothing, until ``reset()``."""
+        self._signal(signal.SIGSTOP)
+
+    def relink(self, timeout: float) -> str:
+        """The board's link now: a simulated board keeps its pty across resets."""
+        if self._url is None or not self.running:
+            raise BoardError(f"simulated board {self._board.id} is not running")
+        return self._url
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def _signal(self, sig: signal.Signals) -> None:
+        if self._proc is None or self._proc.poll() is not None:
+            raise BoardError(f"simulated board {self._board.id} is not running "
+                             f"(log: {self.log_path})")
+        self._proc.send_signal(sig)
+
     def stop(self) -> None:
+        self._url = None
         if self._proc is None:
             return
         if self._proc.poll() is None:
+            # a stopped (hung) process acts on SIGTERM only once it is continued
+            self._proc.send_signal(signal.SIGCONT)
             self._proc.terminate()
             try:
                 self._proc.wait(timeout=5)
@@ -76,7 +113,6 @@ class SimDriver:
         if self._proc.stdout:
             self._proc.stdout.close()
         self._proc = None
-
 
     def firmware_size(self) -> None:
         return None  # a simulated board runs no firmware: its size would be invented
@@ -89,4 +125,4 @@ class SimDriver:
 
 @register_driver("sim")
 def _create(board: BoardSpec, workdir: Path, link: LinkHint) -> SimDriver:
-    return SimDriver(board, workdir)  # a simulated board has no port to be told about
+    return SimDriver(board, workdir, pace=link.pace)  # no port to be told about: only its pace

@@ -2,11 +2,17 @@
 
 It also drives the board's virtual power wire: every INFER appends its warm-up
 and timed (marker-high) segments to the activity log the simulated monitor reads.
+
+At ``realtime`` pace an INFER also takes its modelled time in wall time (warm-ups,
+then the timed runs), so the host sees the board's latency; the activity log then
+records the segments where they really fell. A reset cuts that time short: the
+segments record what was spent, and the reply is never sent.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -22,24 +28,32 @@ class SimulatedRunner:
     """Runs the model once per INFER (outputs are deterministic) and models the timing."""
 
     def __init__(self, board: BoardSpec, model: TflmHostModel, info: ModelInfo,
-                 activity: ActivityWriter | None, seed: int = 0) -> None:
+                 activity: ActivityWriter | None, seed: int = 0,
+                 realtime_sleep: Callable[[float], bool] | None = None) -> None:
+        """``realtime_sleep(s)``, if given, spends an INFER's modelled seconds in wall time
+        (realtime pace) and returns False when a reset cut them short."""
         self._board = board
         self._model = model
         self._activity = activity
         self._rng = np.random.default_rng(seed)
+        self._sleep = realtime_sleep
         self.cycles_per_inference = estimate(
             info, board.core, board.build.kernels, board.clock_hz).total_cycles
 
     def infer(self, input_data: bytes, warmups: int, runs: int) -> RunnerResult:
+        started = time.monotonic()
         raw = self._model.input_spec.from_bytes(input_data)
         output = self._model.run(raw)
         cycles = jittered_cycles(self.cycles_per_inference, runs, self._rng)
-        if self._activity is not None:
+        if self._sleep is not None:
+            self._spend(self._sleep, started, warmups, cycles)
+        elif self._activity is not None:
             self._record(warmups, cycles)
         return RunnerResult(output=np.ascontiguousarray(output).tobytes(),
                             cycles=[int(c) for c in cycles])
 
     def _record(self, warmups: int, cycles: np.ndarray) -> None:
+        assert self._activity is not None
         clock = self._board.clock_hz
         current = self._board.power.active_current_a
         now = time.monotonic()
@@ -47,3 +61,23 @@ class SimulatedRunner:
             warm_s = warmups * self.cycles_per_inference / clock
             self._activity.append(now, warm_s, current, False)
         self._activity.append(now, float(np.sum(cycles)) / clock, current, True)
+
+    def _spend(self, sleep: Callable[[float], bool], started: float, warmups: int,
+               cycles: np.ndarray) -> None:
+        """Warm-ups, then the timed runs, in wall time; the host run's time counts toward them."""
+        clock = self._board.clock_hz
+        warm_s = warmups * self.cycles_per_inference / clock
+        timed_s = float(np.sum(cycles)) / clock
+        segments = [(started, warm_s, False)] if warmups else []
+        alive = sleep(started + warm_s - time.monotonic())
+        if alive:
+            timed_start = time.monotonic()
+            alive = sleep(timed_s)
+            segments.append((timed_start, timed_s, True))
+        if not alive:   # reset: the last segment ends now
+            start, _, marker = segments[-1] if segments else (started, 0.0, False)
+            segments[-1:] = [(start, time.monotonic() - start, marker)]
+        if self._activity is not None:
+            current = self._board.power.active_current_a
+            for start, duration, marker in segments:
+                self._activity.append(start, duration, current, marker, realtime=True)
