@@ -8,6 +8,10 @@ log; the link is ``socket://127.0.0.1:<port>``.
 
 A bench's qemu board runs the job's model on TFLM (built from $TFLM_DIR); the
 model-free checksum runner serves the protocol tests that CI runs without TFLM.
+
+Board control goes through QMP on a Unix socket (``harness/boards/qmp.py``):
+``reset()`` is ``system_reset`` then ``cont`` (the guest boots again and re-sends
+READY on the same TCP link), ``hang()`` is ``stop`` (the emulated CPU halts).
 """
 
 from __future__ import annotations
@@ -17,10 +21,12 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Literal
 
+from harness.boards import qmp
 from harness.boards.driver import LinkHint, register_driver
 from harness.config.board import BoardSpec
 from harness.errors import BoardError
@@ -47,11 +53,15 @@ class QemuDriver:
         self._workdir = workdir
         self._runner = runner
         self._proc: subprocess.Popen[bytes] | None = None
+        self._url: str | None = None
+        # a short folder of its own: a Unix socket path must fit in 108 bytes
+        self._qmp_dir: Path | None = None
         self.image: QemuImage | None = None
         self.log_path = workdir / f"{board.id}-{os.getpid()}.qemu.log"
 
-    def command(self, elf: Path) -> list[str]:
-        return [QEMU, "-M", self._board.build.env, "-nographic", "-monitor", "none",
+    def command(self, elf: Path, qmp_socket: Path | None = None) -> list[str]:
+        control = ["-qmp", f"unix:{qmp_socket},server=on,wait=off"] if qmp_socket else []
+        return [QEMU, "-M", self._board.build.env, "-nographic", "-monitor", "none", *control,
                 "-semihosting-config", "enable=on,target=native",
                 # one instruction per ns of virtual time: SysTick then counts instructions
                 "-icount", "shift=0",
@@ -81,14 +91,42 @@ class QemuDriver:
         if shutil.which(QEMU) is None:
             raise BoardError(f"{QEMU} is not on PATH (Debian: apt-get install qemu-system-arm)")
         self._workdir.mkdir(parents=True, exist_ok=True)
-        cmd = self.command(elf)
+        self._qmp_dir = Path(tempfile.mkdtemp(prefix="harness-qmp-"))
+        cmd = self.command(elf, self._qmp_socket)
         log.info("starting %s", " ".join(cmd))
         # Output to a file, not a pipe: QEMU must never block on a full pipe.
         with self.log_path.open("wb") as out:
             self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out,
                                           stderr=subprocess.STDOUT)
         port = self._await_port()
-        return f"socket://127.0.0.1:{port}"
+        self._url = f"socket://127.0.0.1:{port}"
+        return self._url
+
+    @property
+    def _qmp_socket(self) -> Path:
+        assert self._qmp_dir is not None
+        return self._qmp_dir / "qmp.sock"
+
+    def reset(self) -> None:
+        """Reboot the emulated board now (a hang ends too); its firmware sends READY again."""
+        self._control("system_reset")
+        self._control("cont")
+
+    def hang(self) -> None:
+        """The emulated CPU stops, and the board answers nothing, until ``reset()``."""
+        self._control("stop")
+
+    def relink(self, timeout: float) -> str:
+        """The board's link now: QEMU keeps its UART socket (and the host's connection)."""
+        if self._url is None or not self.running:
+            raise BoardError(f"QEMU board {self._board.id} is not running")
+        return self._url
+
+    def _control(self, command: str) -> None:
+        if not self.running:
+            raise BoardError(f"QEMU board {self._board.id} is not running "
+                             f"(log: {self.log_path})")
+        qmp.execute(self._qmp_socket, command)
 
     def _await_port(self) -> int:
         assert self._proc is not None
@@ -109,6 +147,13 @@ class QemuDriver:
                          f"(log: {self.log_path})")
 
     def stop(self) -> None:
+        self._url = None
+        self._stop_process()
+        if self._qmp_dir is not None:
+            shutil.rmtree(self._qmp_dir, ignore_errors=True)
+            self._qmp_dir = None
+
+    def _stop_process(self) -> None:
         if self._proc is None:
             return
         if self._proc.poll() is None:
