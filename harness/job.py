@@ -13,18 +13,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import serial
 
 from harness.boards.driver import BoardDriver, LinkHint, create_driver
+from harness.boards.latency_model import estimate
 from harness.config.bench import Bench, BenchMonitor
 from harness.config.board import BoardSpec
 from harness.dut.messages import HelloInfo
+from harness.dut.recovery import Recovery
 from harness.dut.session import DutSession
 from harness.dut.transport import open_link
-from harness.errors import BoardError
+from harness.errors import BoardError, MeasurementError, MonitorDisconnected
 from harness.measure.accuracy import measure_accuracy
 from harness.measure.energy_run import measure_energy_per_inference
 from harness.measure.performance import measure_performance
+from harness.measure.recoveries import RecoveryWatch
 from harness.models.datasets import Dataset, load_dataset
+from harness.models.tflite_inspect import inspect_tflite
 from harness.models.tflm_host import TflmHostModel
 from harness.plan import Job
 from harness.power.monitor import PowerMonitor, create_monitor
@@ -40,6 +45,7 @@ from harness.results.store import RunStore
 
 log = logging.getLogger(__name__)
 READY_TIMEOUT_S = 3.0
+ENERGY_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -51,8 +57,7 @@ class JobOutcome:
 def run_job(bench: Bench, job: Job, model_path: Path, store: RunStore, run_id: str,
             seed: int = 0) -> JobOutcome:
     board = bench.boards[job.board.id]
-    driver = create_driver(board, store.run_dir / "work",
-                           LinkHint(job.board.port, job.board.serial_number))
+    driver = _driver_for(bench, job, board, store.run_dir / "work")
     ctx = RowContext(run_id=run_id, harness_version=harness_version(),
                      git_commit=git_commit(bench.base_dir), bench=bench.spec.name,
                      board=job.board.id, board_def=board.id, board_kind=board.kind,
@@ -62,10 +67,8 @@ def run_job(bench: Bench, job: Job, model_path: Path, store: RunStore, run_id: s
     with ExitStack() as stack:
         stack.callback(driver.stop)
         url = driver.start(model_path)
-        link = open_link(url, baudrate=board.serial.baudrate)
-        session = stack.enter_context(DutSession(link))
-        if not session.wait_ready(READY_TIMEOUT_S):
-            session.resync()
+        session = stack.enter_context(_session(job, board, driver, url, model_path))
+        session.wait_ready(READY_TIMEOUT_S)     # else it booted before we listened
         hello = session.hello()
         _check_model(hello, model_path, job)
         rows = [ctx.row("info", "arena_bytes", hello.arena_used, "B", time=utc_now()),
@@ -80,6 +83,30 @@ def run_job(bench: Bench, job: Job, model_path: Path, store: RunStore, run_id: s
                            store)
     store.append_job(job.key, rows)
     return JobOutcome(rows, hello)
+
+
+def _driver_for(bench: Bench, job: Job, board: BoardSpec, workdir: Path) -> BoardDriver:
+    driver = create_driver(board, workdir, LinkHint(job.board.port, job.board.serial_number,
+                                                    job.board.pace))
+    faults = bench.spec.faults
+    if faults is not None and faults.afflicts(job.board.id):
+        from harness.faults import wrap_with_faults
+        return wrap_with_faults(driver, board, faults, job.board.id, workdir)
+    return driver
+
+
+def _session(job: Job, board: BoardSpec, driver: BoardDriver, url: str,
+             model_path: Path) -> DutSession:
+    """A session that waits as long as this board needs and recovers it through its driver."""
+    def relink(timeout: float) -> serial.SerialBase:
+        return open_link(driver.relink(timeout), baudrate=board.serial.baudrate)
+
+    expected = estimate(inspect_tflite(model_path), board.core, board.build.kernels,
+                        board.clock_hz).total_cycles / board.clock_hz
+    recovery = Recovery(board=job.board.id, reset=driver.reset, relink=relink)
+    return DutSession(open_link(url, baudrate=board.serial.baudrate),
+                      bytes_per_s=board.serial.bytes_per_s, recovery=recovery,
+                      expected_s_per_inference=expected)
 
 
 def _check_model(hello: HelloInfo, model_path: Path, job: Job) -> None:
@@ -103,6 +130,7 @@ def _run_modes(bench: Bench, job: Job, board: BoardSpec, driver: BoardDriver,
     input_data = dataset.to_model_input(0, host.input_spec).tobytes()
     gen_note = caveat(GENERATED_INPUTS) if dataset.generated else ""
     rows: list[ResultRow] = []
+    watch = RecoveryWatch(session)
     if modes.performance:
         perf = measure_performance(session, input_data, hello.clock_hz,
                                    modes.performance.warmups, modes.performance.runs)
@@ -116,6 +144,7 @@ def _run_modes(bench: Bench, job: Job, board: BoardSpec, driver: BoardDriver,
                          notes=ms_note),
                  ctx.row("performance", f"{counted}_mean", perf.mean_cycles, counted,
                          time=utc_now(), n=n, notes=f"counter: {hello.counter}")]
+        rows = watch.annotate(rows, "performance")
     if modes.accuracy:
         acc = measure_accuracy(session, dataset, host.input_spec, host.output_spec,
                                modes.accuracy.samples, reference=host.run)
@@ -128,14 +157,15 @@ def _run_modes(bench: Bench, job: Job, board: BoardSpec, driver: BoardDriver,
         rows.append(ctx.row("accuracy", "host_reference_mismatches", acc.mismatches or 0,
                             "outputs", time=utc_now(), n=acc.n,
                             notes=gen_note or "outputs differing from the TFLM host runtime"))
+        rows = watch.annotate(rows, "accuracy")
     monitor_spec = bench.spec.monitor_for(job.board.id)
     if modes.energy and monitor_spec is not None:
-        rows += _energy_rows(bench, job, board, driver, session, monitor_spec, input_data, ctx,
-                             store)
+        rows += watch.annotate(_energy_rows(bench, job, board, driver, session, monitor_spec,
+                                            input_data, ctx, store, watch), "energy")
     elif modes.energy:
         log.warning("job %s: energy mode skipped, no power monitor powers %s", job.key,
                     job.board.id)
-    return rows
+    return rows + watch.totals(ctx, utc_now())
 
 
 def _counter_meaning(hello: HelloInfo) -> tuple[str, str]:
@@ -164,20 +194,37 @@ def _open_monitor(spec: BenchMonitor, board: BoardSpec, driver: BoardDriver) -> 
 
 def _energy_rows(bench: Bench, job: Job, board: BoardSpec, driver: BoardDriver,
                  session: DutSession, spec: BenchMonitor, input_data: bytes, ctx: RowContext,
-                 store: RunStore) -> list[ResultRow]:
+                 store: RunStore, watch: RecoveryWatch) -> list[ResultRow]:
     energy_mode = bench.spec.modes.energy
     assert energy_mode is not None
-    monitor = _open_monitor(spec, board, driver)
     trace_path = store.job_file("traces", job.key, ".npz")
-    try:
-        result = measure_energy_per_inference(
-            session, monitor, input_data, energy_mode.windows,
-            energy_mode.inferences_per_window, energy_mode.idle_s, trace_path)
-    finally:
-        monitor.close()
+    problems: list[str] = []
+    # A window the board reset in, or the monitor lost, is no energy window: measure again.
+    while True:
+        watch.annotate([], "energy")    # marks the start of this attempt
+        monitor = _open_monitor(spec, board, driver)
+        try:
+            result = measure_energy_per_inference(
+                session, monitor, input_data, energy_mode.windows,
+                energy_mode.inferences_per_window, energy_mode.idle_s, trace_path)
+            disturbed = {k: v for k, v in watch.since_mark().items() if v}
+            if not disturbed:
+                break
+            problem = "the link was disturbed during the windows (" + ", ".join(
+                f"{v} {k}" for k, v in disturbed.items()) + ")"
+        except MonitorDisconnected as exc:
+            problem = str(exc)
+        finally:
+            monitor.close()
+        problems.append(problem)
+        if len(problems) >= ENERGY_ATTEMPTS:
+            raise MeasurementError(f"job {job.key}: no undisturbed energy measurement in "
+                                   f"{ENERGY_ATTEMPTS} attempts: {'; '.join(problems)}")
+        log.warning("job %s: energy measurement repeated: %s", job.key, problem)
     # what weakens the figure travels with it into every table
+    repeated = [f"measured again after: {'; '.join(problems)}"] if problems else []
     note = join_notes(f"monitor {spec.id} ({spec.backend}) at {spec.sample_rate:g} S/s",
-                      *map(caveat, result.flags))
+                      *repeated, *map(caveat, result.flags))
     n = result.n_windows
     return [
         ctx.row("energy", "energy_per_inference", result.mean_j * 1e6, "uJ", time=utc_now(),

@@ -39,6 +39,16 @@ class BoardDriver(Protocol):
         """Flash and static RAM bytes of the firmware it started (None: no firmware)."""
         ...
 
+    def reset(self) -> None:
+        """Reboot the board (it forgets its state and sends READY); BoardError if this
+        board has no way to be reset from the host."""
+        ...
+
+    def relink(self, timeout: float) -> str:
+        """Where the board's link is now: after a reset a USB board may re-enumerate
+        under another name, found again by VID:PID and serial number."""
+        ...
+
 
 Pace = Literal["instant", "realtime"]
 

@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import serial
 from serial.tools import list_ports
 from serial.tools.list_ports_common import ListPortInfo
 
@@ -26,6 +27,7 @@ from harness.firmware.platformio import upload
 log = logging.getLogger(__name__)
 
 REAPPEAR_TIMEOUT_S = 15.0  # USB re-enumeration after a flash takes a few seconds
+RESET_PULSE_S = 0.1
 
 
 def matching_ports(ports: Sequence[ListPortInfo], vid_pid: str,
@@ -84,6 +86,21 @@ class HardwareDriver:
 
     def stop(self) -> None:
         """Nothing to release: the session owns the port, the board keeps running."""
+
+    def reset(self) -> None:
+        """Pulse EN through RTS, as esptool does, on boards whose bridge wires it."""
+        if not self._board.serial.resets_on_open:
+            raise BoardError(f"board {self._board.id}: no reset line the host can drive; "
+                             "power-cycle it (a monitor that powers it can) or press RESET")
+        port = find_port(self._board, self._link, timeout=REAPPEAR_TIMEOUT_S)
+        with serial.Serial() as line:    # not opened yet: set the lines before they toggle
+            line.port, line.dtr, line.rts = port, False, True   # EN low, IO0 high: in reset
+            line.open()
+            time.sleep(RESET_PULSE_S)
+            line.rts = False                                    # EN high: boots the firmware
+
+    def relink(self, timeout: float) -> str:
+        return find_port(self._board, self._link, timeout=timeout)
 
     def firmware_size(self) -> tuple[int, int] | None:
         if self.firmware is None:

@@ -398,7 +398,11 @@ class DutSession:
                 raise BoardError(f"board {self._board_name} stopped answering during {what} "
                                  f"and its driver cannot reset it: {problem}") from problem
             self.stats.hang_resets += 1
-            self.recovery.reset()
+            try:
+                self.recovery.reset()
+            except BoardError as exc:
+                raise BoardError(f"board {self._board_name} stopped answering during {what} "
+                                 f"({problem}); resetting it failed: {exc}") from exc
             self._await_boot()
             return "no reply: reset by its driver"
         self.stats.reboots += 1
