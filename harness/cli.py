@@ -10,9 +10,11 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from harness import __version__
+from harness.cli_text import labelled
 from harness.errors import ConfigError, HarnessError
 
-console = Console(stderr=True, soft_wrap=True)  # an error names a path: never wrap it
+# An error names a path: never wrap it; nor read it as markup (cli_text.py).
+console = Console(stderr=True, soft_wrap=True, markup=False)
 
 
 def _setup_logging(verbose: int) -> None:
@@ -33,10 +35,10 @@ class HarnessGroup(click.Group):
         try:
             return super().invoke(ctx)
         except ConfigError as exc:
-            console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            console.print(labelled("error:", "bold red", str(exc)))
             sys.exit(2)
         except HarnessError as exc:
-            console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            console.print(labelled("error:", "bold red", str(exc)))
             sys.exit(1)
 
 

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from harness.cli_progress import JobClock
 from harness.cli_report_commands import junit_option, print_comparisons
+from harness.cli_text import labelled
 from harness.config.bench import load_bench
 from harness.config.board import all_boards
 from harness.models.mlperf_tiny import mlperf_tiny_dir
@@ -21,8 +22,9 @@ from harness.results.history import DEFAULT_NAME
 if TYPE_CHECKING:
     from harness.run_bench import RunSummary
 
-out = Console(soft_wrap=True)  # paths and log lines stay whole for copying and CI logs
-err = Console(stderr=True, soft_wrap=True)
+# Paths and log lines stay whole for copying and CI logs, and literal (cli_text.py).
+out = Console(soft_wrap=True, markup=False)
+err = Console(stderr=True, soft_wrap=True, markup=False)
 
 _bench_arg = click.argument("bench_file", type=click.Path(path_type=Path, dir_okay=False))
 _mlperf_opt = click.option(
@@ -82,9 +84,9 @@ def run(bench_file: Path, results_dir: Path | None, mlperf_dir: Path | None, run
 
         summary = run_bench(bench, options, on_job)
     for key, reason in summary.skipped.items():
-        err.print(f"[yellow]skipped[/] {key}: {reason}", highlight=False)
+        err.print(labelled("skipped", "yellow", f"{key}: {reason}"))
     for key, message in summary.failed.items():
-        err.print(f"[red]failed[/] {key}: {message}", highlight=False)
+        err.print(labelled("failed", "red", f"{key}: {message}"))
     out.print(f"results: {summary.run_dir / 'results.csv'}")
     out.print(f"report:  {summary.report}")
     out.print(f"         {summary.run_dir / 'report.html'}")
@@ -113,13 +115,40 @@ def _gate(run_dir: Path, bench_file: Path, baseline: Path | None, junit: Path | 
 @click.command()
 @click.argument("bench_files", nargs=-1, required=True,
                 type=click.Path(path_type=Path, dir_okay=False))
-def check(bench_files: tuple[Path, ...]) -> None:
-    """Validate bench files (schema, board definitions, cross references) without running."""
+@_mlperf_opt
+@click.option("--build", is_flag=True,
+              help="Also build every variant (training the built-in model if needed) and "
+                   "check those files; otherwise the run checks them before it starts.")
+def check(bench_files: tuple[Path, ...], mlperf_dir: Path | None, build: bool) -> None:
+    """Validate bench files without running: schema, boards, monitor params and wiring,
+    optional packages, model files (TFLM load, ops, arena and flash per board), datasets."""
+    from harness.preflight import check_built, check_setup
+    from harness.preflight.locate import locate_models
+
+    failed = False
     for path in bench_files:
         bench = load_bench(path)
+        models, located = locate_models(bench, mlperf_dir or mlperf_tiny_dir(),
+                                        default_cache_dir(), build)
+        findings = [*check_setup(bench), *located, *check_built(bench, models)]
+        for level in ("error", "warning", "note"):
+            for finding in (f for f in findings if f.level == level):
+                err.print(labelled(f"{level}:", _LEVEL_STYLE[level], str(finding)))
+        errors = sum(f.level == "error" for f in findings)
+        warnings = sum(f.level == "warning" for f in findings)
         spec = bench.spec
+        if errors:
+            failed = True
+            out.print(f"{path}: {errors} error{'s' * (errors > 1)}")
+            continue
         out.print(f"{path}: ok — {len(spec.boards)} boards, {len(spec.monitors)} monitors, "
-                  f"{len(spec.models)} models, {len(spec.variants)} variants")
+                  f"{len(spec.models)} models, {len(spec.variants)} variants"
+                  + (f"; {warnings} warning{'s' * (warnings > 1)}" if warnings else ""))
+    if failed:
+        raise SystemExit(2)
+
+
+_LEVEL_STYLE = {"error": "bold red", "warning": "yellow", "note": "dim"}
 
 
 @click.command()

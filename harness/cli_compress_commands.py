@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from harness.cli_text import labelled
 from harness.models.mlperf_tiny import mlperf_tiny_dir
 from harness.paths import default_cache_dir
 
@@ -72,7 +73,7 @@ def compress(model: str, variants: str, dataset: str, task: str | None, out_dir:
     _print_table(outcomes, out_dir)
     failed = [o for o in outcomes if not o.ok]
     for o in failed:
-        err.print(f"[red]failed[/] {o.error}", highlight=False)
+        err.print(labelled("failed", "red", o.error))
     if failed:
         raise ModelError(f"{len(failed)} of {len(outcomes)} variants failed (reasons above)")
 

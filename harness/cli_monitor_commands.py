@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from harness.power.monitor import discover_monitors
 
@@ -26,7 +27,8 @@ def monitors() -> None:
             table.add_column(name, no_wrap=True)
         table.add_column("instrument", min_width=20)
         for monitor in sorted(found, key=lambda m: (m.backend, m.resource)):
-            table.add_row(monitor.backend, monitor.resource, monitor.description)
+            # what instruments and vendor libraries say is text, never markup
+            table.add_row(monitor.backend, Text(monitor.resource), Text(monitor.description))
         out.print(table)
     else:
         out.print("no power monitors found")
@@ -36,5 +38,5 @@ def monitors() -> None:
         table.add_column("backend", no_wrap=True)
         table.add_column("problem", min_width=20)
         for backend, problem in sorted(problems.items()):
-            table.add_row(backend, problem)
+            table.add_row(backend, Text(problem))
         out.print(table)

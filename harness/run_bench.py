@@ -1,8 +1,9 @@
 """`harness run`: every job of a bench, results written as each one finishes.
 
-Pre-flight (bench, boards, models) happens before the run directory exists, so a
-bad bench leaves nothing half-written. A job that fails is recorded and the
-others still run; a resumed run skips the jobs already in results.csv.
+Pre-flight (bench, boards, monitors, models, datasets: harness/preflight/) happens
+before the run directory exists, so a bad bench leaves nothing half-written. A job
+that fails is recorded and the others still run; a resumed run skips the jobs
+already in results.csv.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from harness.errors import HarnessError
 from harness.job import JobOutcome, run_job
 from harness.models.resolve import ResolvedModel, copy_cards, resolve_model
 from harness.plan import Job, plan_jobs
+from harness.preflight import Finding, check_built, check_setup, raise_on_errors
 from harness.report.build import publish_run
 from harness.results.metadata import git_commit, harness_version, new_run_id, utc_now
 from harness.results.store import RunStore
@@ -52,14 +54,24 @@ def prepare_models(bench: Bench, options: RunOptions) -> dict[tuple[str, str], R
     }
 
 
+def _preflight(findings: list[Finding]) -> None:
+    """Stop on any error (nothing is written yet); log the warnings and notes."""
+    for finding in raise_on_errors(findings):
+        log.log(logging.WARNING if finding.level == "warning" else logging.INFO, "%s", finding)
+
+
 def run_bench(bench: Bench, options: RunOptions,
               on_job: Callable[[Job, JobOutcome | None], None] | None = None) -> RunSummary:
+    _preflight(check_setup(bench))  # cheap checks before any variant is built
     models = prepare_models(bench, options)
+    _preflight(check_built(bench, models))
     run_id = options.run_id or new_run_id(bench.spec.name)
     store = RunStore(options.results_dir / run_id)
     project = bench.base_dir
     if options.run_id and store.csv_path.parent.exists():
         log.info("resuming run %s", run_id)
+        for what in store.recover():
+            log.warning("run %s was interrupted mid-write; dropped %s", run_id, what)
     else:
         store.create({"run_id": run_id, "bench": bench.spec.name, "bench_file": str(bench.path),
                       "started": utc_now(), "harness_version": harness_version(),

@@ -126,8 +126,8 @@ def test_bad_bench_exits_non_zero_and_writes_nothing(tmp_path, changes, expected
     assert not (tmp_path / "results").exists()
 
 
-def test_check_validates_the_lab_bench_without_hardware():
-    result = _run("check", str(EXAMPLES / "lab-bench.yaml"))
+def test_check_validates_the_lab_bench_without_hardware(mlperf_dir):
+    result = _run("check", str(EXAMPLES / "lab-bench.yaml"), "--mlperf-dir", str(mlperf_dir))
     assert result.exit_code == 0
     assert "3 boards, 2 monitors" in result.output
 

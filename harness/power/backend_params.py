@@ -27,11 +27,12 @@ class _Params(BaseModel):
 class SimParams(_Params):
     noise_a: float = Field(default=0.0, ge=0, description="Gaussian noise on each sample, A")
     seed: int = Field(default=0, description="seed of the noise and of injected faults")
-    glitches: float = Field(default=0.0, ge=0, description="spurious current spikes")
+    glitches: int = Field(default=0, ge=0,
+                          description="one-sample marker pulses between the windows of a trace")
     disconnect_rate: float = Field(default=0.0, ge=0, le=1,
                                    description="P(the monitor disconnects during a trace)")
-    disconnect_after_s: float | None = Field(default=None, gt=0,
-                                             description="disconnect this long into a trace")
+    disconnect_after_s: float | None = Field(default=None, ge=0,
+                                             description="disconnect this long into every trace")
 
 
 class JoulescopeParams(_Params):
@@ -72,6 +73,14 @@ class ScpiParams(_Params):
     max_duration_s: float = Field(default=3600.0, gt=0)
 
 
+class _FieldError(ValueError):
+    """A cross-field check failed; names its field for the ConfigError (yaml_loader.validate)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 def _scpi_schema(backend: str) -> type[_Params]:
     """`ScpiParams` that also knows whether this instrument has a marker input."""
     dialect = DIALECTS[backend]
@@ -80,8 +89,8 @@ def _scpi_schema(backend: str) -> type[_Params]:
         @model_validator(mode="after")
         def _marker_exists(self) -> Params:
             if self.marker_input and dialect.fetch_marker is None:
-                raise ValueError(f"{dialect.model} has no marker input: leave marker_input "
-                                 "unset and align windows from host timestamps")
+                raise _FieldError("marker_input", f"{dialect.model} has no marker input: leave "
+                                  "it unset and align windows from host timestamps")
             return self
 
     Params.__name__ = f"ScpiParams[{backend}]"
