@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.errors import MeasurementError
+from harness.errors import MeasurementError, MonitorDisconnected
 from harness.power.energy import mean_ci, measure_energy
 from harness.power.sim_activity import RECORD
 from harness.power.sim_monitor import render, timeline
@@ -71,13 +71,19 @@ def test_analog_marker_edge_is_placed_between_samples():
     assert window.energy_j == pytest.approx((21 + 0.7 * 7) - (1 + 0.7 * 2))
 
 
-def test_glitch_shorter_than_debounce_is_ignored():
+def test_a_pulse_far_shorter_than_the_windows_is_a_glitch_dropped_and_flagged():
     trace = synthetic_trace(100e3)
     marker = trace.markers["marker"].copy()
     marker[1000:1003] = 1  # a 30 us glitch in the lead-in
     glitchy = Trace(trace.sample_rate, trace.current_a, SUPPLY_V, {"marker": marker})
-    assert measure_energy(glitchy, PER_WINDOW).n_windows == 4
-    assert measure_energy(glitchy, PER_WINDOW, debounce_s=1e-4).n_windows == 3
+    result = measure_energy(glitchy, PER_WINDOW)
+    assert result.n_windows == 3 and result.glitches_dropped == 1
+    assert any("1 marker pulses shorter than 7.42 ms (20% of the longest window)" in f
+               for f in result.flags)
+    # a debounce removes it before any window is formed, so nothing is flagged
+    debounced = measure_energy(glitchy, PER_WINDOW, debounce_s=1e-4)
+    assert debounced.n_windows == 3 and debounced.glitches_dropped == 0
+    assert debounced.flags == []
 
 
 def test_trace_without_marker_edges_is_a_clear_error():
@@ -141,3 +147,95 @@ def test_loading_something_else_names_the_file(tmp_path):
 def test_marker_length_mismatch_is_rejected():
     with pytest.raises(MeasurementError, match="marker 'marker' has 3 samples"):
         Trace(1.0, np.ones(4), 3.3, {"marker": np.zeros(3)})
+
+
+def _glitchy(rate: float, windows: int, glitches: int, noise_a: float = 2e-4,
+             seed: int = 0) -> tuple[Trace, np.ndarray]:
+    """A synthetic trace with ``glitches`` one-sample marker pulses spread over the gaps
+    between its windows, and the windows' true spans (trace seconds)."""
+    segments = np.array([(1.0 + 0.2 * i, WINDOW_S, ACTIVE_A, 1, 0) for i in range(windows)],
+                        dtype=RECORD)
+    edges, levels, spans = timeline(segments, 0.9, 0.2 * windows + 0.2, IDLE_A)
+    current, marker = render(edges, levels, spans, rate)
+    current += np.random.default_rng(seed).normal(0.0, noise_a, current.shape)
+    gaps = np.column_stack((spans[:-1, 1], spans[1:, 0]))
+    for i in range(glitches):
+        lo, hi = gaps[i % len(gaps)]
+        share = (i // len(gaps) + 1) / (glitches // len(gaps) + 2)
+        marker[int((lo + share * (hi - lo)) * rate)] = 1
+    return Trace(rate, current, SUPPLY_V, {"marker": marker}), spans
+
+
+@pytest.mark.parametrize("expected_window_s", [None, WINDOW_S])
+def test_twenty_five_one_sample_glitches_between_windows_leave_the_energy_within_half_a_percent(
+        expected_window_s):
+    trace, _ = _glitchy(100e3, windows=10, glitches=25)
+    result = measure_energy(trace, PER_WINDOW, expected_windows=10,
+                            expected_window_s=expected_window_s)
+    assert result.n_windows == 10 and result.glitches_dropped == 25
+    assert result.mean_j == pytest.approx(TRUE_J, rel=5e-3)
+    assert result.idle_power_w == pytest.approx(IDLE_A * SUPPLY_V, rel=5e-3)
+    assert any("25 marker pulses shorter than" in f for f in result.flags)
+    assert not any("expected 10" in f for f in result.flags)
+
+
+def test_every_glitch_counts_when_nothing_is_dropped():
+    trace, _ = _glitchy(100e3, windows=10, glitches=25)
+    # what the figure would be if the 25 glitches were taken as windows: far off
+    scan_all = measure_energy(trace, PER_WINDOW, expected_window_s=1e-6)
+    assert scan_all.n_windows == 35 and scan_all.glitches_dropped == 0
+    assert scan_all.mean_j < 0.5 * TRUE_J
+
+
+def test_glitches_against_host_infer_spans_through_the_host_time_base():
+    trace, spans = _glitchy(100e3, windows=10, glitches=25)
+    trace.host_t0_s = 500.0
+    host = [(500.0 + a - 1e-3, 500.0 + b + 1e-3) for a, b in spans]  # send, reply
+    result = measure_energy(trace, PER_WINDOW, expected_windows=10, windows_host_s=host)
+    assert result.n_windows == 10 and result.glitches_dropped == 25
+    assert result.mean_j == pytest.approx(TRUE_J, rel=5e-3)
+
+
+def test_a_long_pulse_outside_every_infer_span_is_dropped_only_with_a_host_time_base():
+    trace, spans = _glitchy(100e3, windows=3, glitches=0)
+    marker = trace.markers["marker"]
+    between = (spans[0, 1] + spans[1, 0]) / 2
+    marker[int(between * 1e5):int((between + 0.03) * 1e5)] = 1  # 30 ms: not short at all
+    host = [(a - 1e-3, b + 1e-3) for a, b in spans]
+    unmatched = measure_energy(trace, PER_WINDOW, expected_windows=3, windows_host_s=host)
+    assert unmatched.n_windows == 4  # no host start time: the spans cannot be placed
+    assert any("found 4 marker windows, expected 3" in f for f in unmatched.flags)
+    trace.host_t0_s = 0.0
+    result = measure_energy(trace, PER_WINDOW, expected_windows=3, windows_host_s=host)
+    assert result.n_windows == 3 and result.glitches_dropped == 1
+    assert any("1 marker pulses outside every INFER span" in f for f in result.flags)
+    assert result.mean_j == pytest.approx(TRUE_J, rel=5e-3)
+
+
+def test_a_marker_dropout_inside_a_span_joins_the_window_back():
+    trace, spans = _glitchy(100e3, windows=3, glitches=0, noise_a=0.0)
+    middle = int((spans[1, 0] + spans[1, 1]) / 2 * 1e5)
+    trace.markers["marker"][middle:middle + 2] = 0
+    trace.host_t0_s = 0.0
+    result = measure_energy(trace, PER_WINDOW, expected_windows=3,
+                            windows_host_s=[(a - 1e-3, b + 1e-3) for a, b in spans])
+    assert result.n_windows == 3
+    assert result.mean_j == pytest.approx(TRUE_J, rel=1e-3)
+    assert any("1 marker dropouts inside INFER spans" in f for f in result.flags)
+
+
+def test_a_trace_cut_short_by_a_disconnect_gives_no_figure_unless_every_window_is_in_it():
+    trace, spans = _glitchy(100e3, windows=3, glitches=0)
+    cut = int((spans[1, 0] + spans[1, 1]) / 2 * 1e5)  # gone in the middle of window 2
+    partial = Trace(trace.sample_rate, trace.current_a[:cut], SUPPLY_V,
+                    {"marker": trace.markers["marker"][:cut]}, instrument={"model": "PPK2"},
+                    interrupted="port lost")
+    with pytest.raises(MonitorDisconnected, match=r"PPK2: port lost; the trace holds "
+                                                  r"0\.\d+ s and 1 of 3 marker windows"):
+        measure_energy(partial, PER_WINDOW, expected_windows=3)
+    late = int((spans[2, 1] + 0.05) * 1e5)  # gone in the idle after the last window
+    tail = Trace(trace.sample_rate, trace.current_a[:late], SUPPLY_V,
+                 {"marker": trace.markers["marker"][:late]}, interrupted="port lost")
+    result = measure_energy(tail, PER_WINDOW, expected_windows=3)
+    assert result.n_windows == 3
+    assert any("monitor disconnected" in f and "after every window" in f for f in result.flags)

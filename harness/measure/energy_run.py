@@ -23,8 +23,15 @@ HOST_TIMESTAMP_JITTER_S = 2e-3
 
 def measure_energy_per_inference(session: DutSession, monitor: PowerMonitor, input_data: bytes,
                                  windows: int, inferences_per_window: int, idle_s: float,
-                                 trace_path: Path | None = None) -> EnergyResult:
-    """Idle, then ``windows`` INFERs of ``inferences_per_window`` runs with idle between."""
+                                 trace_path: Path | None = None,
+                                 latency_s: float | None = None) -> EnergyResult:
+    """Idle, then ``windows`` INFERs of ``inferences_per_window`` runs with idle between.
+
+    ``latency_s`` (one inference, e.g. the performance mode's median) sets the
+    expected window, against which short marker pulses are glitches. A monitor
+    that went away raises `MonitorDisconnected`, from read() or from a trace it
+    cut short before every window was in it.
+    """
     session.upload(input_data)
     spans: list[tuple[float, float]] = []  # host send/reply times, for marker-less monitors
     monitor.start()
@@ -40,15 +47,25 @@ def measure_energy_per_inference(session: DutSession, monitor: PowerMonitor, inp
     trace = monitor.read()
     if trace_path is not None:
         trace.save(trace_path)  # raw trace beside the results so the figure can be recomputed
-    return energy_from_trace(trace, spans, inferences_per_window)
+    return energy_from_trace(trace, spans, inferences_per_window, latency_s)
 
 
 def energy_from_trace(trace: Trace, host_spans: list[tuple[float, float]],
-                      inferences_per_window: int) -> EnergyResult:
-    """Windows from the marker line when the monitor recorded it, else from host times."""
+                      inferences_per_window: int,
+                      latency_s: float | None = None) -> EnergyResult:
+    """Windows from the marker line when the monitor recorded it, else from host times.
+
+    Marker windows are matched against the host's INFER spans when the trace
+    knows its host start time, and against the expected duration
+    (``latency_s`` x ``inferences_per_window``) always: what does not match is a
+    glitch, dropped and flagged.
+    """
     if MARKER in trace.markers:
+        expected_s = latency_s * inferences_per_window if latency_s else None
         return measure_energy(trace, inferences_per_window, marker=MARKER,
-                              expected_windows=len(host_spans))
+                              expected_windows=len(host_spans), windows_host_s=host_spans,
+                              expected_window_s=expected_s,
+                              span_tolerance_s=HOST_TIMESTAMP_JITTER_S)
     if trace.host_t0_s is None:
         raise MeasurementError(
             f"{trace.instrument.get('model', 'the power monitor')} recorded no marker channel "

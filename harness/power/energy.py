@@ -21,11 +21,16 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
-from harness.errors import MeasurementError
+from harness.errors import MeasurementError, MonitorDisconnected
 from harness.power.trace import TraceChunk, TraceSource
 
 CHUNK_SAMPLES = 1 << 20
 TIME_BASE_TOLERANCE = 0.02  # trace span vs host wall time, relative
+#: a marker pulse shorter than this share of the expected window is a glitch
+GLITCH_FRACTION = 0.2
+#: how far outside its host INFER span a marker window may still start or end: the
+#: error of the trace's host start time plus the link latency spread
+SPAN_TOLERANCE_S = 2e-3
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,8 @@ class EnergyResult:
     #: per inference, the energy an edge displaced within its uncertainty could move in
     #: or out of a window (0 with a marker line); already included in the CI bounds
     edge_uncertainty_j: float = 0.0
+    #: marker pulses dropped as glitches (too short, or outside every INFER span)
+    glitches_dropped: int = 0
 
     @property
     def n_windows(self) -> int:
@@ -155,8 +162,20 @@ def scan_edges(trace: TraceSource, marker: str = "marker",
 def measure_energy(trace: TraceSource, inferences_per_window: int, marker: str = "marker",
                    debounce_s: float = 0.0, confidence: float = 0.95,
                    expected_windows: int | None = None,
+                   windows_host_s: Sequence[tuple[float, float]] | None = None,
+                   expected_window_s: float | None = None,
+                   span_tolerance_s: float = SPAN_TOLERANCE_S,
                    chunk_samples: int = CHUNK_SAMPLES) -> EnergyResult:
     """Joules per inference from marker-delimited windows of ``inferences_per_window``.
+
+    Marker pulses are matched against what the host did before any becomes a
+    window: a pulse shorter than `GLITCH_FRACTION` of ``expected_window_s`` (of
+    the longest pulse when that is not given) is a glitch; with the host's INFER
+    spans ``windows_host_s`` (send, reply on the host monotonic clock) and a
+    trace that knows its host start time, a pulse outside every span (widened by
+    ``span_tolerance_s``) is a glitch too, and pieces of one span's window are
+    joined. Glitches are dropped and flagged. A trace the monitor cut short
+    (``interrupted``) with fewer windows than ``expected_windows`` gives no figure.
 
     Idle power comes from the trace before the first window and after the last
     one; above-idle energy subtracts it over each window's duration.
@@ -170,6 +189,12 @@ def measure_energy(trace: TraceSource, inferences_per_window: int, marker: str =
     pairs, dangling = _pair_windows(edges)
     if dangling:
         flags.append("marker still high when the trace ended: the last window is dropped")
+    spans = None
+    if windows_host_s is not None and trace.host_t0_s is not None:
+        spans = np.asarray(windows_host_s, dtype=np.float64).reshape(-1, 2) - trace.host_t0_s
+    pairs, glitches = _select_windows(pairs, fs, expected_window_s, spans, span_tolerance_s,
+                                      flags)
+    _check_interrupted(trace, len(pairs), expected_windows, "marker windows", flags)
     if not pairs:
         raise MeasurementError(
             f"no complete marker window in {trace.duration_s:.3f} s of trace from "
@@ -183,12 +208,62 @@ def measure_energy(trace: TraceSource, inferences_per_window: int, marker: str =
         flags.append("no idle time before or after the windows: above-idle energy unknown")
     windows = [Window(rise.pos / fs, fall.pos / fs, fall.energy_j - rise.energy_j,
                       inferences_per_window) for rise, fall in pairs]
-    return _result(windows, idle_power, idle_s, confidence, flags)
+    return _result(windows, idle_power, idle_s, confidence, flags, glitches=glitches)
+
+
+def _select_windows(pairs: list[tuple[_Edge, _Edge]], fs: float, expected_s: float | None,
+                    spans_s: np.ndarray | None, tolerance_s: float,
+                    flags: list[str]) -> tuple[list[tuple[_Edge, _Edge]], int]:
+    """The marker windows that match what the host did, and how many pulses were dropped."""
+    if not pairs:
+        return pairs, 0
+    durations = np.array([(fall.pos - rise.pos) / fs for rise, fall in pairs])
+    basis = "expected" if expected_s is not None else "longest"
+    min_s = GLITCH_FRACTION * (expected_s if expected_s is not None else float(durations.max()))
+    kept = [p for p, d in zip(pairs, durations, strict=True) if d >= min_s]
+    short = len(pairs) - len(kept)
+    if short:
+        flags.append(f"{short} marker pulses shorter than {min_s * 1e3:.3g} ms "
+                     f"({GLITCH_FRACTION:.0%} of the {basis} window) dropped as glitches")
+    if spans_s is None or not len(spans_s):
+        return kept, short
+    lo, hi = spans_s[:, 0] - tolerance_s, spans_s[:, 1] + tolerance_s
+    by_span: dict[int, list[tuple[_Edge, _Edge]]] = {}
+    outside = 0
+    for rise, fall in kept:  # each window goes to the span it overlaps most
+        overlap = np.minimum(fall.pos / fs, hi) - np.maximum(rise.pos / fs, lo)
+        k = int(np.argmax(overlap))
+        if overlap[k] <= 0:
+            outside += 1
+        else:
+            by_span.setdefault(k, []).append((rise, fall))
+    if outside:
+        flags.append(f"{outside} marker pulses outside every INFER span dropped as glitches")
+    pieces = sum(len(group) - 1 for group in by_span.values())
+    if pieces:  # a dropout of the marker inside a window: one window, in pieces
+        flags.append(f"{pieces} marker dropouts inside INFER spans: each span's pieces "
+                     "were joined into one window")
+    return [(by_span[k][0][0], by_span[k][-1][1]) for k in sorted(by_span)], short + outside
+
+
+def _check_interrupted(trace: TraceSource, captured: int, expected: int | None, what: str,
+                       flags: list[str]) -> None:
+    """No figure from a trace the monitor cut short before every window was in it."""
+    if not trace.interrupted:
+        return
+    model = trace.instrument.get("model", "the power monitor")
+    if captured == 0 or (expected is not None and captured < expected):
+        raise MonitorDisconnected(
+            f"{model}: {trace.interrupted}; the trace holds {trace.duration_s:.3f} s and "
+            f"{captured} of {expected if expected is not None else 'the'} {what}: "
+            "no figure from a partial trace")
+    flags.append(f"monitor disconnected {trace.duration_s:.3f} s into the trace "
+                 f"({trace.interrupted}), after every window")
 
 
 def _result(windows: list[Window], idle_power: float, idle_s: float, confidence: float,
             flags: list[str], edge_j: float = 0.0, edge_above_j: float = 0.0,
-            alignment: str = "marker") -> EnergyResult:
+            alignment: str = "marker", glitches: int = 0) -> EnergyResult:
     """Per-inference figures, Student-t CIs widened by the per-inference edge bounds."""
     n_inf = np.array([w.inferences for w in windows], dtype=np.float64)
     per_inf = np.array([w.energy_j for w in windows]) / n_inf
@@ -204,7 +279,8 @@ def _result(windows: list[Window], idle_power: float, idle_s: float, confidence:
                         above_idle_ci_low_j=a_lo - edge_above_j,
                         above_idle_ci_high_j=a_hi + edge_above_j, idle_power_w=idle_power,
                         idle_s=idle_s, mean_active_power_w=active_w, confidence=confidence,
-                        flags=flags, alignment=alignment, edge_uncertainty_j=edge_j)
+                        flags=flags, alignment=alignment, edge_uncertainty_j=edge_j,
+                        glitches_dropped=glitches)
 
 
 def mean_ci(values: np.ndarray, confidence: float) -> tuple[float, float, float]:
@@ -337,6 +413,9 @@ def measure_energy_from_timestamps(trace: TraceSource,
     if np.any(ends <= starts) or np.any(starts[1:] < ends[:-1]):
         raise MeasurementError("INFER timestamps must give ordered, non-overlapping windows "
                                "(send < reply, each reply before the next send)")
+    flags = _trace_flags(trace)
+    _check_interrupted(trace, int(np.sum(ends <= trace.n_samples)), len(spans),
+                       "INFER windows", flags)
     if starts[0] < 0 or ends[-1] > trace.n_samples:
         raise MeasurementError(
             f"INFER windows span {starts[0] / fs:.3f}..{ends[-1] / fs:.3f} s of trace time but "
@@ -358,7 +437,6 @@ def measure_energy_from_timestamps(trace: TraceSource,
     idle_energy = minus[0] + (scan.total_energy_j - plus[len(spans) * 2 - 1])
     idle_s = (idle_before + idle_after) / fs
     idle_power = idle_energy / idle_s if idle_s > 0 else math.nan
-    flags = _trace_flags(trace)
     flags.append(f"no marker line: windows placed from host timestamps, edges uncertain by "
                  f"±{jitter_s * 1e3:.3g} ms; the CI includes that")
     if math.isnan(idle_power):

@@ -45,6 +45,10 @@ class TraceSource(Protocol):
     @property
     def wall_duration_s(self) -> float | None: ...
     @property
+    def host_t0_s(self) -> float | None: ...
+    @property
+    def interrupted(self) -> str | None: ...
+    @property
     def n_samples(self) -> int: ...
     @property
     def duration_s(self) -> float: ...
@@ -68,6 +72,9 @@ class Trace:
     #: host monotonic time of the first sample, where the backend knows it: without a
     #: marker line, windows are placed from the host's INFER timestamps with it
     host_t0_s: float | None = None
+    #: why the trace ended before stop() (the instrument went away mid-acquisition);
+    #: None for a complete trace. energy.py refuses or flags a figure from such a trace.
+    interrupted: str | None = None
 
     def __post_init__(self) -> None:
         n = len(self.current_a)
@@ -102,6 +109,7 @@ class Trace:
                 "instrument": self.instrument, "dropped_samples": self.dropped_samples,
                 "over_range_samples": self.over_range_samples,
                 "wall_duration_s": self.wall_duration_s, "host_t0_s": self.host_t0_s,
+                "interrupted": self.interrupted,
                 "markers": sorted(self.markers)}
         arrays = {"meta": np.array(json.dumps(meta)), "current_a": self.current_a,
                   "voltage_v": np.asarray(self.voltage_v)}
@@ -128,6 +136,7 @@ class Trace:
                            dropped_samples=int(meta["dropped_samples"]),
                            over_range_samples=int(meta["over_range_samples"]),
                            wall_duration_s=meta["wall_duration_s"],
-                           host_t0_s=meta["host_t0_s"])
+                           host_t0_s=meta["host_t0_s"],
+                           interrupted=meta.get("interrupted"))
         except (OSError, KeyError, ValueError) as exc:
             raise MeasurementError(f"{path}: cannot read trace: {exc}") from exc

@@ -95,13 +95,15 @@ class TraceWriter:
             column.append(markers[name])
 
     def close(self, dropped_samples: int = 0, over_range_samples: int = 0,
-              wall_duration_s: float | None = None) -> TraceFile:
+              wall_duration_s: float | None = None, host_t0_s: float | None = None,
+              interrupted: str | None = None) -> TraceFile:
         for column in (self._current, self._voltage, *self._markers.values()):
             if column is not None:
                 column.close()
         self._meta |= {"n_samples": self._current.n, "dropped_samples": dropped_samples,
                        "over_range_samples": over_range_samples,
-                       "wall_duration_s": wall_duration_s}
+                       "wall_duration_s": wall_duration_s, "host_t0_s": host_t0_s,
+                       "interrupted": interrupted}
         (self._tmp / "meta.json").write_text(json.dumps(self._meta, indent=1))
         if self.path.exists():
             shutil.rmtree(self.path)
@@ -127,6 +129,9 @@ class TraceFile:
         self.dropped_samples: int = int(meta["dropped_samples"])
         self.over_range_samples: int = int(meta["over_range_samples"])
         self.wall_duration_s: float | None = meta["wall_duration_s"]
+        # absent from files written before these fields existed
+        self.host_t0_s: float | None = meta.get("host_t0_s")
+        self.interrupted: str | None = meta.get("interrupted")
         self.n_samples: int = int(meta["n_samples"])
         self._fixed_voltage: float | None = meta["voltage_v"]
         self._marker_names: list[str] = list(meta["markers"])
