@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from harness.errors import ConfigError, MeasurementError
+from harness.errors import ConfigError, MeasurementError, MonitorDisconnected
 from harness.power.energy import measure_energy
 from harness.power.monitor import create_monitor
 from harness.power.sim_activity import RECORD, ActivityReader, ActivityWriter
@@ -116,3 +116,71 @@ def test_monitor_overlays_a_realtime_board_in_wall_time(tmp_path):
     result = measure_energy(trace, inferences_per_window=1)
     assert result.n_windows == 3
     assert [w.duration_s for w in result.windows] == pytest.approx([0.03] * 3, abs=5e-3)
+
+
+def test_output_off_reads_zero_and_the_unpowered_board_drives_no_marker(tmp_path):
+    log = tmp_path / "wire.activity"
+    monitor = create_monitor("sim", activity_log=log, idle_current_a=0.002)
+    monitor.configure(sample_rate=100e3, supply_voltage=3.3, current_range_a=None)
+    writer = ActivityWriter(log)
+    monitor.start()
+    time.sleep(0.02)
+    monitor.set_output(False)
+    writer.append(time.monotonic(), 0.01, 0.010, True)  # what it would draw if powered
+    time.sleep(0.03)
+    monitor.set_output(True)
+    time.sleep(0.02)
+    monitor.stop()
+    trace = monitor.read()
+    off = trace.current_a == 0.0
+    assert off.sum() >= 0.03 * 100e3  # the off span, and the inserted segment within it
+    assert not trace.markers["marker"].any()
+    assert trace.current_a[:1000] == pytest.approx(0.002)
+    assert trace.current_a[-1000:] == pytest.approx(0.002)
+
+
+def _disconnects(seed: int, rate: float, traces: int = 16) -> list[bool]:
+    monitor = create_monitor("sim", activity_log="/nonexistent/wire", idle_current_a=0.001,
+                             disconnect_rate=rate, seed=seed)
+    monitor.configure(sample_rate=10e3, supply_voltage=3.3, current_range_a=None)
+    seen = []
+    for _ in range(traces):
+        monitor.start()
+        time.sleep(0.002)
+        monitor.stop()
+        trace = monitor.read()
+        seen.append(trace.interrupted is not None)
+        if trace.interrupted:
+            with pytest.raises(MonitorDisconnected, match="reconnects"):
+                monitor.set_output(True)
+            monitor.configure(sample_rate=10e3, supply_voltage=3.3, current_range_a=None)
+    return seen
+
+
+def test_disconnects_follow_their_rate_and_seed():
+    assert not any(_disconnects(0, 0.0))
+    assert all(_disconnects(0, 1.0))
+    half = _disconnects(7, 0.5)
+    assert 0 < sum(half) < len(half)
+    assert _disconnects(7, 0.5) == half  # reproducible from the seed
+
+
+def test_a_disconnected_trace_ends_early_and_says_so(tmp_path):
+    monitor = create_monitor("sim", activity_log=tmp_path / "w", idle_current_a=0.001,
+                             disconnect_after_s=0.01)
+    monitor.configure(sample_rate=10e3, supply_voltage=3.3, current_range_a=None)
+    monitor.start()
+    time.sleep(0.03)
+    monitor.stop()
+    trace = monitor.read()
+    assert trace.n_samples == 100
+    assert trace.interrupted == "disconnected 0.010 s into the trace"
+    assert trace.wall_duration_s is None  # a partial trace makes no time-base claim
+
+
+def test_glitch_and_disconnect_params_are_checked(tmp_path):
+    with pytest.raises(ConfigError, match=r"monitors\.params\.glitches"):
+        create_monitor("sim", activity_log=tmp_path / "w", idle_current_a=0.001, glitches=-1)
+    with pytest.raises(ConfigError, match=r"disconnect_rate.*probability"):
+        create_monitor("sim", activity_log=tmp_path / "w", idle_current_a=0.001,
+                       disconnect_rate=2)
