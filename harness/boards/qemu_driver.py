@@ -32,6 +32,7 @@ from harness.config.board import BoardSpec
 from harness.errors import BoardError
 from harness.firmware.qemu_build import QemuImage, build_qemu_image
 from harness.firmware.qemu_tflm import Kernels, build_qemu_tflm_image
+from harness.procs import spawn
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +97,7 @@ class QemuDriver:
         log.info("starting %s", " ".join(cmd))
         # Output to a file, not a pipe: QEMU must never block on a full pipe.
         with self.log_path.open("wb") as out:
-            self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out,
-                                          stderr=subprocess.STDOUT)
+            self._proc = spawn(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
         port = self._await_port()
         self._url = f"socket://127.0.0.1:{port}"
         return self._url

@@ -19,6 +19,7 @@ from harness.boards.driver import LinkHint, Pace, register_driver
 from harness.boards.sim_board import READY_PREFIX
 from harness.config.board import BoardSpec, boards_dir
 from harness.errors import BoardError
+from harness.procs import spawn
 
 log = logging.getLogger(__name__)
 START_TIMEOUT_S = 60.0  # loading TFLM and a model takes a few seconds on a busy CI machine
@@ -50,7 +51,7 @@ class SimDriver:
         log.info("starting simulated %s with %s", self._board.id, model.name)
         # stderr to a file, not a pipe: a chatty runtime must never block the board
         with self.log_path.open("w") as err:
-            self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True)
+            self._proc = spawn(cmd, stdout=subprocess.PIPE, stderr=err, text=True)
         self._url = self._await_pty(model)
         return self._url
 

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import procs
 from harness.errors import BoardError
 from harness.firmware.model_embed import EmbeddedModel, embed_model
 from harness.firmware.platformio import PioEnv, build, read_envs, require_platform
@@ -115,8 +116,8 @@ def tflm_tree(arch: str, tflm: Path | None = None) -> Path:
            f"--makefile_options={options}", str(tmp)]
     log.info("generating the TFLM tree for %s: %s", arch, " ".join(cmd))
     try:
-        run = subprocess.run(cmd, cwd=root, capture_output=True, text=True, check=False,
-                             timeout=TREE_TIMEOUT_S, env=tflm_make_env())
+        run = procs.run(cmd, cwd=root, capture_output=True, text=True,
+                        timeout=TREE_TIMEOUT_S, env=tflm_make_env())
     except subprocess.TimeoutExpired as exc:
         raise BoardError(f"create_tflm_tree.py in {root} timed out") from exc
     if run.returncode != 0 or not (tmp / "tensorflow").is_dir():

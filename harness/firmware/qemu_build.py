@@ -16,6 +16,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import procs
 from harness.errors import BoardError
 from harness.paths import project_root
 
@@ -92,8 +93,7 @@ def _make(runner: str, make_vars: dict[str, str], out: Path) -> None:
            f"RUNNER={runner}", f"BUILD={tmp}", *(f"{k}={v}" for k, v in sorted(make_vars.items()))]
     log.info("building the QEMU image: %s", " ".join(cmd))
     try:
-        run = subprocess.run(cmd, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S,
-                             check=False)
+        run = procs.run(cmd, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
     except subprocess.TimeoutExpired as exc:
         raise BoardError(f"QEMU firmware build timed out after {BUILD_TIMEOUT_S} s") from exc
     if run.returncode != 0:

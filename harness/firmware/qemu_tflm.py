@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from harness import procs
 from harness.errors import BoardError
 from harness.firmware.model_embed import EmbeddedModel, embed_model
 from harness.firmware.qemu_build import QemuImage, build_qemu_image, firmware_dir
@@ -45,8 +46,8 @@ def build_tflm_library(tflm: Path, kernels: Kernels = "cmsis_nn",
            f"TFLM_KERNELS={kernels}", f"TFLM_BUILD_TYPE={build_type}"]
     log.info("building TFLM (%s kernels, %s): %s", kernels, build_type, " ".join(cmd))
     try:
-        run = subprocess.run(cmd, capture_output=True, text=True, timeout=LIBRARY_TIMEOUT_S,
-                             env=tflm_make_env(), check=False)
+        run = procs.run(cmd, capture_output=True, text=True, timeout=LIBRARY_TIMEOUT_S,
+                        env=tflm_make_env())
     except subprocess.TimeoutExpired as exc:
         raise BoardError(f"building TFLM in {tflm} timed out after {LIBRARY_TIMEOUT_S} s") \
             from exc

@@ -47,6 +47,7 @@ import numpy as np
 
 from harness.errors import ModelError
 from harness.native_output import CapturedNativeOutput
+from harness.procs import die_with_parent, exit_with
 from harness.tensors import TensorSpec
 
 log = logging.getLogger(__name__)
@@ -61,8 +62,10 @@ _MAX_TENSORS = 64  # more inputs than this is not a TinyML model
 
 def _loads_in_child(load: Callable[[], Any]) -> bool:
     """Whether ``load`` succeeds, tried in a forked child so that a crash cannot take us down."""
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:  # child: no Python cleanup, just the verdict
+        die_with_parent(parent)  # a probe never outlives the helper
         faulthandler.disable()  # a crash here is an answer, not a report for the console
         code = 1
         try:
@@ -132,8 +135,11 @@ def _run_probe(data: bytes, arena: int) -> _Probe:
     global _helper
     with _helper_lock:
         if _helper is None:
+            # exit_with: the worker and its forkserver would outlive a killed caller (its
+            # watcher thread waits in select() holding no lock, so the probe forks stay safe)
             _helper = ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("forkserver"))
+                max_workers=1, mp_context=multiprocessing.get_context("forkserver"),
+                initializer=exit_with, initargs=(os.getpid(),))
         helper = _helper
     try:
         return helper.submit(_probe, data, arena).result()

@@ -3,8 +3,12 @@
 Raw artefacts sit beside them so every figure can be recomputed:
 ``traces/<job>.npz`` (energy traces) and ``raw/<job>.cycles.npy`` (per-run cycles).
 
-A job's rows are written in one append followed by fsync, so a crash loses at
-most the job in flight, and ``completed_jobs`` lets a resumed run skip the rest.
+A job's rows are written in one append followed by fsync, then its "done" line
+in jobs.jsonl, which records how long results.csv is with them: that line is the
+commit. A kill at any byte loses at most the job in flight: ``recover`` (run
+before a resume) cuts a torn last line off jobs.jsonl and results.csv back to
+its last committed length, so a job's rows are never there half or twice, and
+``completed_jobs`` lets the resumed run skip the rest.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import json
 import os
 from pathlib import Path
 
+from harness.errors import HarnessError
 from harness.results.rows import COLUMNS, ResultRow
 
 RESULTS_CSV = "results.csv"
@@ -47,7 +52,7 @@ class RunStore:
 
     def append_job(self, job_key: str, rows: list[ResultRow]) -> None:
         """Append one finished job's rows, then mark the job done (in that order)."""
-        new_file = not self.csv_path.exists()
+        new_file = not self.csv_path.exists() or self.csv_path.stat().st_size == 0
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
         if new_file:
@@ -55,23 +60,59 @@ class RunStore:
         for row in rows:
             writer.writerow({k: ("" if v is None else v) for k, v in row.as_dict().items()})
         _append_durably(self.csv_path, buf.getvalue())
-        self.record_outcome(job_key, "done")
+        self.record_outcome(job_key, "done", csv_bytes=self.csv_path.stat().st_size)
 
-    def record_outcome(self, job_key: str, status: str, message: str = "") -> None:
-        line = json.dumps({"job": job_key, "status": status, "message": message})
-        _append_durably(self.run_dir / JOBS_LOG, line + "\n")
+    def record_outcome(self, job_key: str, status: str, message: str = "",
+                       csv_bytes: int | None = None) -> None:
+        entry: dict = {"job": job_key, "status": status, "message": message}
+        if csv_bytes is not None:
+            entry["csv_bytes"] = csv_bytes  # results.csv's length once this job's rows are in
+        _append_durably(self.run_dir / JOBS_LOG, json.dumps(entry) + "\n")
+
+    def recover(self) -> list[str]:
+        """Undo what an interrupted run left half-written; say what was dropped.
+
+        jobs.jsonl loses a torn last line; results.csv is cut back to the length the
+        last "done" line recorded (rows of a job that was not marked done, or half a
+        row). Runs written before lengths were recorded keep their results.csv.
+        """
+        dropped = []
+        log_path = self.run_dir / JOBS_LOG
+        if log_path.exists():
+            data = log_path.read_bytes()
+            keep = data.rfind(b"\n") + 1
+            if keep < len(data):
+                _truncate(log_path, keep)
+                dropped.append(f"{JOBS_LOG}: a torn last line ({len(data) - keep} bytes)")
+        lengths = [e.get("csv_bytes") for e in self._entries() if e["status"] == "done"]
+        if None in lengths or not self.csv_path.exists():
+            return dropped
+        committed = max((n for n in lengths if n is not None), default=0)
+        size = self.csv_path.stat().st_size
+        if size > committed:
+            _truncate(self.csv_path, committed)
+            dropped.append(f"{RESULTS_CSV}: {size - committed} bytes of rows no job was "
+                           "marked done with")
+        return dropped
 
     def outcomes(self) -> dict[str, dict]:
         """Latest outcome per job (a resumed run may have retried a failed job)."""
+        return {entry["job"]: entry for entry in self._entries()}
+
+    def _entries(self) -> list[dict]:
         path = self.run_dir / JOBS_LOG
         if not path.exists():
-            return {}
-        latest: dict[str, dict] = {}
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                entry = json.loads(line)
-                latest[entry["job"]] = entry
-        return latest
+            return []
+        entries = []
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                entries.append(json.loads(line))
+            except ValueError as exc:
+                raise HarnessError(f"{path}:{number}: not a JSON line ({exc}); an interrupted "
+                                   "run is repaired by `harness run --resume`") from exc
+        return entries
 
     def completed_jobs(self) -> set[str]:
         return {job for job, entry in self.outcomes().items() if entry["status"] == "done"}
@@ -87,6 +128,12 @@ def _append_durably(path: Path, text: str) -> None:
     with path.open("a", encoding="utf-8") as fh:
         fh.write(text)
         fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _truncate(path: Path, size: int) -> None:
+    with path.open("r+b") as fh:
+        fh.truncate(size)
         os.fsync(fh.fileno())
 
 
