@@ -3,11 +3,14 @@ instrument: the vendor library's API is the edge)."""
 
 from __future__ import annotations
 
+import re
+import time
+
 import pytest
 
-from harness.errors import MeasurementError
+from harness.errors import MeasurementError, MonitorDisconnected
 from harness.power.energy import measure_energy
-from harness.power.monitor import create_monitor
+from harness.power.monitor import create_monitor, power_board
 from tests.instruments.joulescope_driver import FakeDriver
 from tests.instruments.recording import record
 from tests.instruments.waveform import Waveform
@@ -68,3 +71,35 @@ def test_the_real_driver_lists_no_devices_here():
     from harness.power.backends.joulescope import discover
 
     assert discover() == []  # pyjoulescope_driver is installed and runs without hardware
+
+
+@pytest.mark.parametrize(("path", "topic"), [("u/js220/000415", "s/i/range/mode"),
+                                             ("u/js110/001234", "s/i/range/select")])
+def test_set_output_opens_and_closes_the_sensor_path(path, topic):
+    driver = FakeDriver(WAVE, paths=(path,), volts=VOLTS)
+    monitor = create_monitor("joulescope", driver_factory=lambda: driver)
+    try:
+        monitor.configure(100_000, None, None)
+        assert power_board(monitor, False)
+        monitor.start()  # the board is cut off: it draws nothing
+        time.sleep(0.05)
+        monitor.stop()
+        assert not monitor.read().current_a.any()
+        monitor.set_output(True)
+    finally:
+        monitor.close()
+    assert [v for t, v in driver.published if t == f"{path}/{topic}"] == ["auto", "off", "auto"]
+
+
+def test_a_device_unplugged_while_streaming_is_a_disconnect():
+    with pytest.raises(MonitorDisconnected, match=r"u/js220/000415: streaming off failed"):
+        acquire(FakeDriver(WAVE, volts=VOLTS, vanish_after_s=0.2), 100_000)
+
+
+def test_a_stream_that_stops_without_an_error_marks_the_trace_cut_short():
+    trace = acquire(FakeDriver(WAVE, volts=VOLTS, vanish_after_s=0.35, loud=False), 100_000)
+    assert re.fullmatch(r"the stream stopped 0\.3\d+ s into a 0\.8\d+ s acquisition",
+                        trace.interrupted or "")
+    with pytest.raises(MonitorDisconnected, match=r"Joulescope JS220: the stream stopped .* "
+                                                  r"the trace holds 0\.3\d+ s and 2 of 5"):
+        measure_energy(trace, INFERENCES, expected_windows=WAVE.windows)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from harness.errors import MeasurementError
+from harness.errors import MeasurementError, MonitorDisconnected
 from harness.power.energy import measure_energy
-from harness.power.monitor import create_monitor
+from harness.power.monitor import create_monitor, power_board
 from tests.instruments.lpm01a import Lpm01aEmulator, ascii_dec
 from tests.instruments.pty_instrument import PtyInstrument
 from tests.instruments.recording import record
@@ -92,3 +94,27 @@ def test_a_refused_command_reports_the_boards_detail():
         with pytest.raises(MeasurementError, match=r"refused 'eventsrc d9 ris'.*unsupported"):
             monitor.configure(1000, 3.3, None)
         monitor.close()
+
+
+def test_set_output_switches_the_powershield_supply():
+    emulator = Lpm01aEmulator(WAVE)
+    with PtyInstrument(emulator) as pty:
+        monitor = create_monitor("lpm01a", resource=pty.path)
+        try:
+            monitor.configure(1000, VOLTS, None)
+            assert emulator.settings["pwr"] == "on"
+            assert power_board(monitor, False)
+            assert emulator.settings["pwr"] == "off"
+            monitor.start()  # unpowered, the board draws nothing
+            time.sleep(0.2)
+            monitor.stop()
+            assert not monitor.read().current_a.any()
+            monitor.set_output(True)
+            assert emulator.settings["pwr"] == "on"
+        finally:
+            monitor.close()
+
+
+def test_a_powershield_unplugged_mid_acquisition_is_a_disconnect():
+    with pytest.raises(MonitorDisconnected, match=r"LPM01A on .*(lost the port|write failed)"):
+        acquire(Lpm01aEmulator(WAVE, vanish_after_s=0.2))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness.errors import MeasurementError
+from harness.errors import MeasurementError, MonitorDisconnected
 from harness.power.energy import measure_energy
-from harness.power.monitor import create_monitor
+from harness.power.monitor import create_monitor, power_board
 from tests.instruments.otii_server import OtiiEmulator, OtiiServer, free_port
 from tests.instruments.recording import record
 from tests.instruments.waveform import Waveform
@@ -67,3 +67,24 @@ def test_no_server_and_unknown_device_are_named():
 def test_bad_resource_is_a_clear_error():
     with pytest.raises(MeasurementError, match="not host:port"):
         create_monitor("otii", resource="localhost")
+
+
+def test_set_output_switches_main():
+    emulator = OtiiEmulator(WAVE)
+    with OtiiServer(emulator) as server:
+        monitor = create_monitor("otii", resource=server.resource, connect_timeout_s=1)
+        try:
+            monitor.configure(4000, VOLTS, None)
+            assert emulator.settings["main"] is True
+            assert power_board(monitor, False)
+            assert emulator.settings["main"] is False
+            monitor.set_output(True)
+            assert emulator.settings["main"] is True
+        finally:
+            monitor.close()
+
+
+def test_an_arc_unplugged_during_the_recording_is_a_disconnect():
+    with pytest.raises(MonitorDisconnected, match=r"Otii on 127.0.0.1:\d+: stop failed, the "
+                                                  r"Otii is gone.*Device not connected"):
+        acquire(OtiiEmulator(WAVE, unplug_after="project_stop_recording"))

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
-from harness.errors import MeasurementError
+from harness.errors import MeasurementError, MonitorDisconnected
 from harness.power.backends.ppk2 import Calibration, decode
 from harness.power.energy import measure_energy
-from harness.power.monitor import create_monitor
+from harness.power.monitor import create_monitor, power_board
 from tests.instruments.ppk2 import Ppk2Emulator, encode, metadata_text
 from tests.instruments.pty_instrument import PtyInstrument
-from tests.instruments.recording import record
+from tests.instruments.recording import record, wait_until
 from tests.instruments.waveform import Waveform
 
 WAVE = Waveform()
@@ -96,3 +98,28 @@ def test_settings_the_kit_cannot_do_are_refused_before_any_io():
         monitor.configure(sample_rate=100_000, supply_voltage=5.5, current_range_a=None)
     with pytest.raises(MeasurementError, match=r"digital input 0\.\.7"):
         create_monitor("ppk2", marker_input=9)
+
+
+def test_set_output_switches_dut_power_at_the_wire():
+    emulator = Ppk2Emulator(WAVE)
+    with PtyInstrument(emulator) as pty:
+        monitor = create_monitor("ppk2", resource=pty.path)
+        try:
+            monitor.configure(sample_rate=100_000, supply_voltage=VOLTS, current_range_a=None)
+            assert wait_until(lambda: emulator.dut_on)
+            assert power_board(monitor, False)
+            assert wait_until(lambda: not emulator.dut_on)
+            monitor.start()  # unpowered, the board draws nothing
+            time.sleep(0.05)
+            monitor.stop()
+            assert np.max(np.abs(monitor.read().current_a)) < 1e-5
+            monitor.set_output(True)
+            assert wait_until(lambda: emulator.dut_on)
+        finally:
+            monitor.close()
+    assert emulator.commands.count(0x0C) == 3
+
+
+def test_a_kit_unplugged_mid_acquisition_is_a_disconnect():
+    with pytest.raises(MonitorDisconnected, match=r"PPK2 on .*(lost the port|write failed)"):
+        acquire(Ppk2Emulator(WAVE, vanish_after_s=0.2))

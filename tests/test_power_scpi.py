@@ -6,11 +6,11 @@ import dataclasses
 
 import pytest
 
-from harness.errors import MeasurementError
+from harness.errors import MeasurementError, MonitorCannotSource, MonitorDisconnected
 from harness.power.backends.scpi import ScpiMonitor
 from harness.power.backends.scpi_dialects import KEITHLEY_2450
 from harness.power.energy import measure_energy, measure_energy_from_timestamps
-from harness.power.monitor import create_monitor, discover_monitors
+from harness.power.monitor import create_monitor, discover_monitors, power_board
 from tests.instruments.recording import record
 from tests.instruments.scpi_server import IDN, N6705_TINT_STEP, Behaviour, ScpiServer
 from tests.instruments.waveform import Waveform
@@ -124,3 +124,44 @@ def test_discovery_lists_instruments_by_their_idn(monkeypatch):
     assert [(f.backend, f.description) for f in ours] == [("scpi-dmm6500", IDN["dmm6500"])]
     assert not any(name.startswith("scpi") for name in problems)
 
+
+
+@pytest.mark.parametrize(("model", "backend", "off", "on"),
+                         [("n6705c", "scpi-n6705c", "OUTP OFF,(@1)", "OUTP ON,(@1)"),
+                          ("2450", "scpi-keithley2450", "OUTP OFF", "OUTP ON")])
+def test_set_output_switches_a_sourcing_instruments_output(model, backend, off, on):
+    with ScpiServer(model, WAVE) as server:
+        monitor = open_monitor(backend, server)
+        try:
+            monitor.configure(1000, VOLTS, None)
+            assert server.settings["OUTP"] == "ON"
+            assert power_board(monitor, False)
+            assert server.settings["OUTP"] == "OFF"
+            monitor.set_output(True)
+            assert server.settings["OUTP"] == "ON"
+        finally:
+            monitor.close()
+    outputs = [c for c in server.log if c.startswith("OUTP")]
+    assert outputs == [on, off, on]
+
+
+def test_a_digitizer_that_only_measures_cannot_switch_the_supply():
+    with ScpiServer("dmm6500", WAVE) as server:
+        monitor = open_monitor("scpi-dmm6500", server)
+        try:
+            monitor.configure(10_000, VOLTS, None)
+            with pytest.raises(MonitorCannotSource, match=r"DMM6500.*only measures"):
+                monitor.set_output(False)
+            assert not power_board(monitor, True)
+        finally:
+            monitor.close()
+    assert not any(c.startswith("OUTP") for c in server.log)
+
+
+def test_an_instrument_that_hangs_up_mid_acquisition_is_a_disconnect():
+    behaviour = Behaviour(hang_up_on='TRAC:ACT? "defbuffer1"')
+    with ScpiServer("dmm6500", WAVE, behaviour=behaviour) as server:
+        monitor = create_monitor("scpi-dmm6500", resource=server.resource, visa_backend="@py",
+                                 timeout_s=0.3)
+        with pytest.raises(MonitorDisconnected, match=r"TRAC:ACT.*the instrument went away"):
+            acquire(monitor, 10_000, 0.1)

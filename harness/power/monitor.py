@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from harness.errors import ConfigError, MeasurementError
+from harness.errors import ConfigError, MeasurementError, MonitorCannotSource
 from harness.power.backend_params import BACKENDS
 from harness.power.trace import Trace
 
@@ -21,15 +21,33 @@ class PowerMonitor(Protocol):
         (None: the widest/auto range)."""
         ...
 
+    def set_output(self, on: bool) -> None:
+        """Switch the board's supply on or off (after configure(), which leaves it on):
+        a sourcing instrument's output, an inline one's pass-through. Raises
+        `MonitorCannotSource` when the monitor only measures."""
+        ...
+
     def start(self) -> None: ...
 
     def stop(self) -> None: ...
 
     def read(self) -> Trace:
-        """The samples acquired between start() and stop()."""
+        """The samples acquired between start() and stop(). An instrument that went away
+        raises `MonitorDisconnected` here or in stop(), or marks the trace
+        ``interrupted``."""
         ...
 
     def close(self) -> None: ...
+
+
+def power_board(monitor: PowerMonitor, on: bool = True) -> bool:
+    """Switch the board's supply through ``monitor``; False when the monitor only
+    measures, so the board is powered from elsewhere."""
+    try:
+        monitor.set_output(on)
+    except MonitorCannotSource:
+        return False
+    return True
 
 
 MonitorFactory = Callable[..., PowerMonitor]

@@ -18,14 +18,22 @@ MESSAGE_S = 0.01
 
 class FakeDriver:
     """``paths`` are the connected devices; ``lose_message`` drops that message number
-    (of the current stream) as a USB hiccup would."""
+    (of the current stream) as a USB hiccup would. ``vanish_after_s`` unplugs the
+    device that long into streaming: no more data, and (``loud``) every later
+    publish to it raises, as for any device the driver no longer has. A current
+    range of ``off`` opens the sensor's path: the board draws nothing."""
 
     def __init__(self, waveform: Waveform, paths: tuple[str, ...] = ("u/js220/000415",),
-                 volts: float = 3.0, lose_message: int | None = None) -> None:
+                 volts: float = 3.0, lose_message: int | None = None,
+                 vanish_after_s: float | None = None, loud: bool = True) -> None:
         self.waveform = waveform
         self.paths = list(paths)
         self.volts = volts
         self.lose_message = lose_message
+        self.vanish_after_s = vanish_after_s
+        self.loud = loud
+        self.vanished = False
+        self.range: dict[str, object] = {}
         self.published: list[tuple[str, object]] = []
         self.opened: list[str] = []
         self.finalized = False
@@ -62,8 +70,12 @@ class FakeDriver:
         self._subs[topic].remove(fn)
 
     def publish(self, topic: str, value: object, timeout: float | None = None) -> None:
+        if self.vanished and self.loud:
+            raise RuntimeError(f"publish {topic}: device not found")
         self.published.append((topic, value))
         device, _, rest = topic.partition("/s/")
+        if rest in ("i/range/mode", "i/range/select"):
+            self.range[device] = value
         if topic.endswith("/h/fs"):
             self._fs[topic[:-len("/h/fs")]] = int(value)  # type: ignore[call-overload]
         elif rest.endswith("ctrl"):
@@ -90,6 +102,9 @@ class FakeDriver:
         factor = native // fs
         start, sent, message = time.monotonic(), 0, 0
         while not self._stop.wait(MESSAGE_S / 2):
+            if self.vanish_after_s is not None and time.monotonic() - start > self.vanish_after_s:
+                self.vanished = True
+                return
             due = int((time.monotonic() - start) * fs)
             if due <= sent:
                 continue
@@ -97,7 +112,8 @@ class FakeDriver:
             t = (k + 0.5) / fs
             meta = {"sample_id": sent * factor, "decimate_factor": factor,
                     "sample_rate": native, "field_id": 0, "index": 0, "utc": 0}
-            payload = {"i": self.waveform.current(t).astype(np.float32),
+            amps = self.waveform.current(t) if self.range.get(device) != "off" else 0 * t
+            payload = {"i": amps.astype(np.float32),
                        "v": np.full(len(k), self.volts, dtype=np.float32)}
             for signal in self._on:
                 if signal.startswith("gpi/"):

@@ -29,16 +29,19 @@ class Lpm01aEmulator:
     The DUT pulses D7 at each window's start and end (the EEMBC convention), so
     with ``eventsrc d7 fal`` an event line appears at both. ``lose=(k, n)``
     skips n sample lines after sample k; ``trouble_at=(k, text)`` prints a line
-    after sample k; ``impostor`` answers everything with that text.
+    after sample k; ``impostor`` answers everything with that text;
+    ``vanish_after_s`` unplugs the board that long into an acquisition.
     """
 
     def __init__(self, waveform: Waveform, lose: tuple[int, int] | None = None,
                  trouble_at: tuple[int, str] | None = None,
-                 impostor: bytes | None = None) -> None:
+                 impostor: bytes | None = None, vanish_after_s: float | None = None) -> None:
         self.waveform = waveform
         self.lose = lose
         self.trouble_at = trouble_at
         self.impostor = impostor
+        self.vanish_after_s = vanish_after_s
+        self.vanished = False
         self.settings: dict[str, str] = {}
         self.host_control = False
         self._buffer = b""
@@ -87,6 +90,9 @@ class Lpm01aEmulator:
             return b""
         if self._started < 0:
             self._started = now
+        if self.vanish_after_s is not None and now - self._started >= self.vanish_after_s:
+            self.vanished = True
+            return b""
         rate = _RATES[self.settings["freq"]]
         due = int((now - self._started) * rate)
         volts = int(self.settings["volt"].rstrip("m")) / 1000
@@ -98,7 +104,8 @@ class Lpm01aEmulator:
             if marker_now != marker_before:  # a D7 pulse at this window edge
                 self._events += 1
                 lines.append(f"event {self._events} fal")
-            current = float(self.waveform.current(np.array([t]))[0])
+            powered = self.settings.get("pwr") != "off"
+            current = float(self.waveform.current(np.array([t]))[0]) if powered else 0.0
             value = current * volts / rate if self.settings["output"] == "energy" else current
             if not (self.lose and self.lose[0] < k <= self.lose[0] + self.lose[1]):
                 lines.append(ascii_dec(value))

@@ -22,8 +22,12 @@ class OtiiEmulator:
     """The server's state: the device's settings, licenses and recordings."""
 
     def __init__(self, waveform: Waveform, sample_rate: int = 4000,
-                 trip: bool = False, licenses_free: bool = True) -> None:
+                 trip: bool = False, licenses_free: bool = True,
+                 unplug_after: str | None = None) -> None:
+        """``unplug_after``: the Arc is unplugged once the server has handled that command."""
         self.waveform = waveform
+        self.unplug_after = unplug_after
+        self.unplugged = False
         self.sample_rate = sample_rate
         self.trip = trip
         self.licenses_free = licenses_free
@@ -54,8 +58,8 @@ class OtiiEmulator:
         if cmd in ("otii_get_active_project", "otii_create_project"):
             return {"project_id": 1}
         if cmd.startswith("arc_"):
-            if data.get("device_id") != DEVICE["device_id"]:
-                return "Device not connected"
+            if self.unplugged or data.get("device_id") != DEVICE["device_id"]:
+                return "Device not connected", {"device_id": data.get("device_id", "")}
             return self._arc(cmd[4:], data)
         if cmd == "project_start_recording":
             self._started = time.monotonic()
@@ -63,6 +67,7 @@ class OtiiEmulator:
         if cmd == "project_stop_recording":
             assert self._started is not None
             self._recording = (self._started, time.monotonic())
+            self.unplugged = self.unplugged or self.unplug_after == cmd
             return {}
         if cmd == "project_get_last_recording":
             return {"recording_id": 1 if self._recording else -1, "name": "Recording 1"}

@@ -47,17 +47,20 @@ class Ppk2Emulator:
 
     ``drop=(k, n)`` loses n samples after sample k (the counter still advances);
     ``invalid_at`` sends those sample numbers with an invalid range;
-    ``impostor`` answers every write with that text instead (a wrong device).
+    ``impostor`` answers every write with that text instead (a wrong device);
+    ``vanish_after_s`` unplugs the kit that long into an acquisition.
     """
 
     def __init__(self, waveform: Waveform, marker_input: int = 0,
                  drop: tuple[int, int] | None = None, invalid_at: tuple[int, ...] = (),
-                 impostor: bytes | None = None) -> None:
+                 impostor: bytes | None = None, vanish_after_s: float | None = None) -> None:
         self.waveform = waveform
         self.marker_input = marker_input
         self.drop = drop
         self.invalid_at = np.array(invalid_at, dtype=np.int64)
         self.impostor = impostor
+        self.vanish_after_s = vanish_after_s
+        self.vanished = False
         self.vdd_mv = 0
         self.mode = 0
         self.dut_on = False
@@ -105,6 +108,9 @@ class Ppk2Emulator:
             return b""
         if self._started < 0:
             self._started = now
+        if self.vanish_after_s is not None and now - self._started >= self.vanish_after_s:
+            self.vanished = True
+            return b""
         due = int((now - self._started) * RATE)
         if due <= self._sent:
             return b""

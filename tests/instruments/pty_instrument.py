@@ -2,7 +2,9 @@
 
 The backend under test opens the slave path with pyserial exactly as it opens
 /dev/ttyACM0. The emulator answers commands (``feed``) and streams what it
-measures as time passes (``tick``), like a USB CDC instrument.
+measures as time passes (``tick``), like a USB CDC instrument. An emulator that
+sets ``vanished`` is unplugged: the master side closes, and the host's port
+fails as a real one does when its USB device goes away.
 """
 
 from __future__ import annotations
@@ -46,8 +48,9 @@ class PtyInstrument:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
-        self._drain()
-        os.close(self._master)
+        if self._master >= 0:
+            self._drain()
+            os.close(self._master)
 
     def _drain(self) -> None:
         """Hand the device what the host wrote just before closing (e.g. a release command)."""
@@ -76,6 +79,10 @@ class PtyInstrument:
                 time.sleep(POLL_S)
                 continue
             self._pending += self.device.tick(time.monotonic())
+            if getattr(self.device, "vanished", False):  # unplugged: the port hangs up
+                os.close(self._master)
+                self._master = -1
+                return
             self._flush()
 
     def _flush(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from harness.power.monitor import PowerMonitor
 from harness.power.trace import Trace
@@ -19,3 +20,14 @@ def record(monitor: PowerMonitor, sample_rate: float, supply_voltage: float | No
         return monitor.read()
     finally:
         monitor.close()
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float = 2.0) -> bool:
+    """Whether ``condition`` came true within the timeout (an emulator answers on its own
+    thread)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True

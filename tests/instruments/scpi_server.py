@@ -39,6 +39,7 @@ class Behaviour:
     rejected: set[str] = field(default_factory=set)  # commands that raise -222
     over_range_at: tuple[int, ...] = ()      # reading indices that read 9.9e37
     gap_after: int | None = None             # 2450: a reading missing after this index
+    hang_up_on: str | None = None            # close the connection on this command (unplugged)
 
 
 class ScpiServer:
@@ -83,9 +84,16 @@ class ScpiServer:
                     buffer += chunk
                     while b"\n" in buffer:
                         line, buffer = buffer.split(b"\n", 1)
-                        reply = self._handle(line.decode().strip())
+                        command = line.decode().strip()
+                        if command == self.behaviour.hang_up_on:
+                            self.log.append(command)
+                            break
+                        reply = self._handle(command)
                         if reply is not None:
                             conn.sendall(reply)
+                    else:
+                        continue
+                    break  # hung up: the instrument is gone for this connection
 
     def _handle(self, command: str) -> bytes | None:
         self.log.append(command)
@@ -120,9 +128,10 @@ class ScpiServer:
                 (r"SENS:SWE:TINT\? \(@1\)", lambda: self.settings["TINT"]),
                 (r"SENS:SWE:POIN (\d+),\(@1\)", lambda v: self._set("POIN", v)),
                 (r"SENS:FUNC:VOLT:INP (\w+),\(@1\)", lambda v: self._set("VINP", v.upper())),
+                (r"OUTP (ON|OFF),\(@1\)", lambda v: self._set("OUTP", v.upper())),
                 (r"(SENS:FUNC:(?:CURR|VOLT) ON|SENS:SWE:OFFS:POIN 0|TRIG:ACQ:SOUR BUS"
                  r"|SENS:CURR:RANG:AUTO ON|SENS:CURR:RANG [\d.eE+-]+|VOLT [\d.eE+-]+"
-                 r"|OUTP ON|INIT:ACQ),?\s?\(@1\)", lambda v: None),
+                 r"|INIT:ACQ),?\s?\(@1\)", lambda v: None),
                 (r"TRIG:ACQ \(@1\)", self._start),
                 (r"FETC:ARR:CURR\? \(@1\)", lambda: self._block(self._readings()[0], "f")),
                 (r"FETC:ARR:VOLT\? \(@1\)", lambda: self._block(self._aux_volts(), "f")),
@@ -142,9 +151,10 @@ class ScpiServer:
                 *keithley,
                 (r"SYST:LFR\?", lambda: "60"),
                 (r"SENS:CURR:NPLC ([\d.eE+-]+)", lambda v: self._set("NPLC", v)),
+                (r"OUTP (ON|OFF)", lambda v: self._set("OUTP", v.upper())),
                 (r'(SENS:FUNC "CURR"|SENS:CURR:AZER OFF|SENS:CURR:RANG:AUTO ON'
                  r"|SENS:CURR:RANG [\d.eE+-]+|SOUR:FUNC VOLT|SOUR:VOLT [\d.eE+-]+"
-                 r"|SOUR:VOLT:ILIM [\d.eE+-]+|OUTP ON)", lambda v: None),
+                 r"|SOUR:VOLT:ILIM [\d.eE+-]+)", lambda v: None),
                 (r'TRAC:DATA\? (\d+), (\d+), "defbuffer1", READ, REL', self._trace_data),
             ]
         return [

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from pyjoulescope_driver import Driver
 
-from harness.errors import MeasurementError
+from harness.errors import MeasurementError, MonitorDisconnected
 from harness.power.backends.gaps import hold_over_missing
 from harness.power.monitor import FoundMonitor, register_discovery, register_monitor
 from harness.power.trace import Trace
@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 
 INSTRUMENT = "Joulescope"
 NATIVE_RATE = {"js110": 2_000_000, "js220": 1_000_000}
+#: a stream that ends this much (and this share) before stop() was cut off: the
+#: device went away without the driver saying so
+SHORT_STREAM_S, SHORT_STREAM_SHARE = 0.25, 0.1
 
 
 class _Stream:
@@ -101,14 +104,28 @@ class JoulescopeMonitor:
         try:
             self._driver.open(path, "defaults")
             # auto-ranging; a fixed range only clips what a TinyML board draws in bursts
-            range_topic = "s/i/range/select" if model == "js110" else "s/i/range/mode"
-            self._driver.publish(f"{path}/{range_topic}", "auto")
+            self._driver.publish(self._range_topic, "auto")
             self._driver.publish(f"{path}/h/fs", int(self._rate))
             for prefix in self._topics.values():
                 self._driver.subscribe(f"{path}/{prefix}/!data", ["pub"], self._on_data)
         except Exception as exc:  # the driver raises its own error types per call
             raise MeasurementError(f"{INSTRUMENT} {path}: setup failed: {exc}") from exc
         log.info("%s %s at %g S/s, marker GPI%d", INSTRUMENT, path, self._rate, self._gpi)
+
+    @property
+    def _range_topic(self) -> str:
+        path = self._require_path()
+        return f"{path}/s/i/range/select" if "/js110/" in path else f"{path}/s/i/range/mode"
+
+    def set_output(self, on: bool) -> None:
+        """The board's supply through the sensor: current range ``off`` opens the path
+        (as Jetperch's dut_power example does), ``auto`` closes it. The supply itself
+        comes from elsewhere."""
+        try:
+            self._driver.publish(self._range_topic, "auto" if on else "off")
+        except Exception as exc:  # the driver raises its own error types per call
+            raise MeasurementError(f"{INSTRUMENT} {self._path}: current range "
+                                   f"{'auto' if on else 'off'} failed: {exc}") from exc
 
     def start(self) -> None:
         path = self._require_path()
@@ -121,8 +138,11 @@ class JoulescopeMonitor:
     def stop(self) -> None:
         if self._wall is None:
             raise MeasurementError(f"{INSTRUMENT} {self._path}: stop() before start()")
-        self._publish_ctrl(0)
         self._wall = (self._wall[0], time.monotonic())
+        try:
+            self._publish_ctrl(0)
+        except MeasurementError as exc:  # a streaming device that cannot be stopped is gone
+            raise MonitorDisconnected(str(exc)) from exc
 
     def read(self) -> Trace:
         if self._wall is None or not self._wall[1]:
@@ -145,6 +165,12 @@ class JoulescopeMonitor:
         marker, _ = hold_over_missing(streams["marker"].assemble(first, n))
         if dropped:
             log.warning("%s: %d samples missing from the stream", INSTRUMENT, dropped)
+        wall_s = self._wall[1] - self._wall[0]
+        short_s = wall_s - n / self._rate
+        interrupted = None
+        if short_s > SHORT_STREAM_S and short_s > SHORT_STREAM_SHARE * wall_s:
+            interrupted = (f"the stream stopped {n / self._rate:.3f} s into a {wall_s:.3f} s "
+                           "acquisition")
         _, model, serial = (self._path or "//").split("/")
         return Trace(sample_rate=self._rate, current_a=amps,
                      voltage_v=volts,
@@ -153,8 +179,8 @@ class JoulescopeMonitor:
                      instrument={"backend": "joulescope", "model": f"Joulescope {model.upper()}",
                                  "serial_number": serial, "resource": str(self._path),
                                  "marker_input": f"GPI{self._gpi}", "current_range": "auto"},
-                     dropped_samples=dropped,
-                     wall_duration_s=self._wall[1] - self._wall[0])
+                     dropped_samples=dropped, wall_duration_s=None if interrupted else wall_s,
+                     interrupted=interrupted)
 
     def close(self) -> None:
         if self._driver is None:

@@ -29,7 +29,7 @@ from typing import Literal
 import numpy as np
 import serial
 
-from harness.errors import MeasurementError
+from harness.errors import MeasurementError, MonitorDisconnected
 from harness.power.backends.gaps import hold_over_gaps
 from harness.power.backends.serial_link import (
     PortDrain,
@@ -108,6 +108,10 @@ class Lpm01aMonitor:
         log.info("%s on %s: %s at %s S/s, %d mV", INSTRUMENT, self._resource, self._output,
                  RATES[rate], mv)
 
+    def set_output(self, on: bool) -> None:
+        """The PowerShield's supply to the board (``pwr on|off``)."""
+        self._command("pwr on" if on else "pwr off")
+
     def start(self) -> None:
         port = self._require_port()
         self._command("start")
@@ -118,10 +122,16 @@ class Lpm01aMonitor:
     def stop(self) -> None:
         if self._drain is None or self._wall is None:
             raise MeasurementError(f"{INSTRUMENT} on {self._resource}: stop() before start()")
-        self._write("stop")  # no ack: the board ends with "Acquisition completed"
+        try:
+            self._write("stop")  # no ack: the board ends with "Acquisition completed"
+        except MonitorDisconnected:
+            self._drain.stop(quiet_s=0)
+            self._drain = None
+            raise
         self._wall = (self._wall[0], time.monotonic())
         deadline = time.monotonic() + self._timeout_s
-        while b"Acquisition completed" not in self._drain.data[-4096:]:
+        while (b"Acquisition completed" not in self._drain.data[-4096:]
+               and self._drain.error is None):
             if time.monotonic() > deadline:
                 self._drain.stop(quiet_s=0)
                 self._drain = None
@@ -131,8 +141,8 @@ class Lpm01aMonitor:
         raw = self._drain.stop(quiet_s=0)
         error, self._drain = self._drain.error, None
         if error is not None:
-            raise MeasurementError(f"{INSTRUMENT} on {self._resource}: lost the port while "
-                                   f"acquiring: {error}")
+            raise MonitorDisconnected(f"{INSTRUMENT} on {self._resource}: lost the port while "
+                                      f"acquiring: {error}")
         self._lines = _lines(raw)
 
     def read(self) -> Trace:
@@ -213,9 +223,9 @@ class Lpm01aMonitor:
     def _write(self, line: str) -> None:
         try:
             self._require_port().write(line.encode("ascii") + b"\n")
-        except (serial.SerialException, OSError) as exc:
-            raise MeasurementError(f"{INSTRUMENT} on {self._resource}: write failed: "
-                                   f"{exc}") from exc
+        except (serial.SerialException, OSError) as exc:  # an open port: the board went away
+            raise MonitorDisconnected(f"{INSTRUMENT} on {self._resource}: write failed: "
+                                      f"{exc}") from exc
 
     def _command(self, cmd: str) -> str:
         """Send ``cmd``; the text after its ack (error lines become a MeasurementError)."""

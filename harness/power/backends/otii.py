@@ -18,7 +18,7 @@ from typing import Any, Literal
 import numpy as np
 from otii_tcp_client import otii_client, otii_connection, otii_exception
 
-from harness.errors import MeasurementError
+from harness.errors import MeasurementError, MonitorDisconnected
 from harness.power.monitor import FoundMonitor, register_discovery, register_monitor
 from harness.power.trace import Trace
 
@@ -92,6 +92,13 @@ class OtiiMonitor:
             arc.set_main(True)               # the DUT runs from main: power it now
         log.info("%s %s on %s: main %.3g V, trip %.3g A", INSTRUMENT, arc.name,
                  self._resource, self._volts, limit)
+
+    def set_output(self, on: bool) -> None:
+        """Main, the supply the board runs from."""
+        with self._errors("set_output"):
+            if self._arc is None:
+                raise MeasurementError(f"{INSTRUMENT}: configure() connects; call it first")
+            self._arc.set_main(bool(on))
 
     def start(self) -> None:
         with self._errors("start"):
@@ -192,9 +199,20 @@ class _OtiiErrors:
         return None
 
     def __exit__(self, kind: type | None, exc: BaseException | None, tb: object) -> bool:
+        if _gone(exc):
+            raise MonitorDisconnected(f"{self._where} failed, the Otii is gone: "
+                                      f"{_why(exc)}") from exc
         if isinstance(exc, _LINK_ERRORS):
             raise MeasurementError(f"{self._where} failed: {_why(exc)}") from exc
         return False
+
+
+def _gone(exc: BaseException | None) -> bool:
+    """The server's connection dropped, or the server lost the device (unplugged)."""
+    if isinstance(exc, otii_connection.DisconnectedException | ConnectionError):
+        return True
+    return (isinstance(exc, otii_exception.Otii_Exception)
+            and getattr(exc, "type", "") == "Device not connected")
 
 
 def _levels(edges: list[dict], times: np.ndarray) -> np.ndarray:

@@ -28,7 +28,7 @@ from typing import Literal
 import numpy as np
 import serial
 
-from harness.errors import MeasurementError
+from harness.errors import MeasurementError, MonitorDisconnected
 from harness.power.backends.gaps import hold_over_gaps
 from harness.power.backends.serial_link import (
     PortDrain,
@@ -172,6 +172,10 @@ class Ppk2Monitor:
         self._send(Cmd.DEVICE_RUNNING_SET, 1)
         log.info("%s on %s: %s mode, VDD %d mV", INSTRUMENT, self._resource, self._mode, mv)
 
+    def set_output(self, on: bool) -> None:
+        """DUT power: the kit's supply in source mode, its pass-through in ampere mode."""
+        self._send(Cmd.DEVICE_RUNNING_SET, int(bool(on)))
+
     def start(self) -> None:
         port = self._require_port()
         port.reset_input_buffer()
@@ -183,13 +187,16 @@ class Ppk2Monitor:
     def stop(self) -> None:
         if self._drain is None or self._wall is None:
             raise MeasurementError(f"{INSTRUMENT} on {self._resource}: stop() before start()")
-        self._send(Cmd.AVERAGE_STOP)
-        self._wall = (self._wall[0], time.monotonic())
-        self._raw = self._drain.stop()
-        error, self._drain = self._drain.error, None
+        try:
+            self._send(Cmd.AVERAGE_STOP)
+        finally:  # the reader stops either way; what it read tells how far the kit got
+            self._wall = (self._wall[0], time.monotonic())
+            self._raw = self._drain.stop()
+            error, self._drain = self._drain.error, None
         if error is not None:
-            raise MeasurementError(f"{INSTRUMENT} on {self._resource}: lost the port while "
-                                   f"acquiring: {error}")
+            raise MonitorDisconnected(f"{INSTRUMENT} on {self._resource}: lost the port while "
+                                      f"acquiring ({len(self._raw) // 4} samples read): "
+                                      f"{error}")
 
     def read(self) -> Trace:
         if self._wall is None or not self._wall[1] or self._cal is None:
@@ -217,9 +224,13 @@ class Ppk2Monitor:
             return
         try:
             if self._drain is not None:
-                self._send(Cmd.AVERAGE_STOP)
-                self._drain.stop()
-                self._drain = None
+                drain, self._drain = self._drain, None
+                try:
+                    self._send(Cmd.AVERAGE_STOP)
+                finally:
+                    drain.stop()
+        except MeasurementError as exc:  # closing must not hide what led here
+            log.warning("%s", exc)
         finally:
             self._port.close()
             self._port = None
@@ -233,9 +244,9 @@ class Ppk2Monitor:
     def _send(self, *cmd: int) -> None:
         try:
             self._require_port().write(bytes(cmd))
-        except (serial.SerialException, OSError) as exc:
-            raise MeasurementError(f"{INSTRUMENT} on {self._resource}: write failed: "
-                                   f"{exc}") from exc
+        except (serial.SerialException, OSError) as exc:  # an open port: the kit went away
+            raise MonitorDisconnected(f"{INSTRUMENT} on {self._resource}: write failed: "
+                                      f"{exc}") from exc
 
     def _read_metadata(self) -> Calibration:
         self._send(Cmd.GET_META_DATA)

@@ -19,6 +19,7 @@ import functools
 import logging
 import os
 import re
+import select
 import socket
 import time
 import warnings
@@ -26,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import MeasurementError
+from harness.errors import MeasurementError, MonitorCannotSource, MonitorDisconnected
 from harness.power.backends.scpi_dialects import DIALECTS, ScpiDialect
 from harness.power.monitor import FoundMonitor, register_discovery, register_monitor
 from harness.power.trace import Trace
@@ -86,9 +87,16 @@ class ScpiMonitor:
     def _fail(self, what: str, exc: Exception) -> MeasurementError:
         pyvisa = _visa()
         detail = str(exc)
-        if isinstance(exc, pyvisa.errors.VisaIOError) and \
-                exc.error_code == pyvisa.constants.StatusCode.error_timeout:
+        codes = pyvisa.constants.StatusCode
+        code = exc.error_code if isinstance(exc, pyvisa.errors.VisaIOError) else None
+        if code == codes.error_timeout:
             detail = "no answer within the timeout"
+        # gone: the VISA library says so, the socket fails, or a timeout on a socket the
+        # instrument has closed (pyvisa-py reports a hung-up peer only as silence)
+        if (code == codes.error_connection_lost or isinstance(exc, ConnectionError)
+                or (code == codes.error_timeout and _peer_closed(self._inst))):
+            return MonitorDisconnected(f"{self.dialect.model} at {self.resource}: {what}: "
+                                       f"the instrument went away ({detail})")
         return MeasurementError(f"{self.dialect.model} at {self.resource}: {what}: {detail}")
 
     def _write(self, command: str) -> None:
@@ -175,7 +183,7 @@ class ScpiMonitor:
                          "nplc": min(10.0, max(0.01, line_hz / sample_rate))}
         self._send(d.setup)
         self._send(d.range_fixed if current_range_a is not None else d.range_auto)
-        self._send(d.source)
+        self._send(d.source + d.output_on)
         if self._marker:
             self._send(d.marker_setup)
         self._check_errors("configuring")
@@ -184,6 +192,17 @@ class ScpiMonitor:
         if d.rate_query:
             got = float(self._query(d.rate_query.format(**self._fields)))
             self._rate = 1.0 / got if d.rate_query_is_interval else got
+
+    def set_output(self, on: bool) -> None:
+        """The instrument's output, which supplies the board."""
+        d = self.dialect
+        if not d.output_on:
+            raise MonitorCannotSource(f"{d.model} only measures: it cannot switch the "
+                                      "board's supply")
+        if self._inst is None:
+            raise MeasurementError(f"{d.model}: set_output() before configure()")
+        self._send(d.output_on if on else d.output_off)
+        self._check_errors(f"switching the output {'on' if on else 'off'}")
 
     def start(self) -> None:
         if self._inst is None:
@@ -271,6 +290,26 @@ class ScpiMonitor:
         self._t_start = self._t_stop = None
 
 
+def _socket(inst: Any) -> socket.socket | None:
+    """The socket under a pyvisa-py session, where there is one."""
+    sock = getattr(getattr(getattr(inst, "visalib", None), "sessions", {}).get(
+        getattr(inst, "session", None)), "interface", None)
+    return sock if isinstance(sock, socket.socket) else None
+
+
+def _peer_closed(inst: Any) -> bool:
+    """The instrument closed its end of a raw socket (a read would return nothing)."""
+    sock = _socket(inst)
+    if sock is None:
+        return False
+    try:
+        if not select.select([sock], [], [], 0)[0]:
+            return False
+        return sock.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
+
+
 def _no_delay(inst: Any) -> None:
     """TCP_NODELAY on a raw-socket resource.
 
@@ -287,8 +326,8 @@ def _no_delay(inst: Any) -> None:
         return
     except Exception as exc:
         log.debug("VI_ATTR_TCPIP_NODELAY refused (%s): setting the socket option", exc)
-    sock = getattr(getattr(inst.visalib, "sessions", {}).get(inst.session), "interface", None)
-    if isinstance(sock, socket.socket):
+    sock = _socket(inst)
+    if sock is not None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     else:
         log.warning("%s: cannot disable Nagle's algorithm; trigger timing may lag by ~40 ms",

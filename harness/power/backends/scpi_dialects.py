@@ -31,6 +31,8 @@ class ScpiDialect:
     range_fixed: tuple[str, ...]       # configure() with a current range
     range_auto: tuple[str, ...]        # configure() without one
     source: tuple[str, ...] = ()       # configure() with a supply voltage (empty: cannot source)
+    output_on: tuple[str, ...] = ()    # configure() after source, and set_output(True)
+    output_off: tuple[str, ...] = ()   # set_output(False)
     marker_setup: tuple[str, ...] = ()  # when the marker input is used
     arm: tuple[str, ...] = ()          # start(); the last one starts the acquisition
     stop: tuple[str, ...] = ()         # stop()
@@ -64,7 +66,9 @@ N6705C = ScpiDialect(
            "FORM:BORD NORM"),
     range_fixed=("SENS:CURR:RANG {range:.6g},(@{ch})",),
     range_auto=("SENS:CURR:RANG:AUTO ON,(@{ch})",),
-    source=("VOLT {volts:.6g},(@{ch})", "OUTP ON,(@{ch})"),
+    source=("VOLT {volts:.6g},(@{ch})",),
+    output_on=("OUTP ON,(@{ch})",),
+    output_off=("OUTP OFF,(@{ch})",),
     # the N6781A's auxiliary voltage input, sampled with the current, carries the marker
     marker_setup=("SENS:FUNC:VOLT ON,(@{ch})", "SENS:FUNC:VOLT:INP AUX,(@{ch})"),
     arm=("INIT:ACQ (@{ch})", "TRIG:ACQ (@{ch})"),
@@ -91,8 +95,9 @@ KEITHLEY_2450 = ScpiDialect(
            "FORM:BORD SWAP"),
     range_fixed=("SENS:CURR:RANG {range:.6g}",),
     range_auto=("SENS:CURR:RANG:AUTO ON",),
-    source=("SOUR:FUNC VOLT", "SOUR:VOLT {volts:.6g}", "SOUR:VOLT:ILIM {ilimit:.6g}",
-            "OUTP ON"),
+    source=("SOUR:FUNC VOLT", "SOUR:VOLT {volts:.6g}", "SOUR:VOLT:ILIM {ilimit:.6g}"),
+    output_on=("OUTP ON",),
+    output_off=("OUTP OFF",),
     arm=('TRAC:CLE "{buffer}"', 'TRIG:LOAD "DurationLoop", {max_s:.6g}, 0, "{buffer}"',
          "INIT"),
     stop=("ABOR",),
