@@ -35,17 +35,21 @@ def check_monitors(bench: Bench) -> list[Finding]:
 
 
 def _params(bench: Bench, i: int, monitor: BenchMonitor) -> list[Finding]:
+    """One finding per unknown key (listing the keys the backend takes), then the first
+    wrong value among the known ones."""
     schema = BACKENDS[monitor.backend].params
+    field = f"monitors[{i}].params"
+    allowed = ", ".join(schema.model_fields) or "no params"
+    findings = [Finding("error", str(bench.path), f"{field}.{key}",
+                        f"unknown key (backend {monitor.backend} takes: {allowed})")
+                for key in monitor.params if key not in schema.model_fields]
+    known = {k: v for k, v in monitor.params.items() if k in schema.model_fields}
     try:
-        validate(schema, monitor.params, bench.path)
+        validate(schema, known, bench.path)
     except ConfigError as exc:
-        field = f"monitors[{i}].params" + (f".{exc.field}" if exc.field else "")
-        message = exc.message
-        if message.startswith("unknown key"):
-            message += (f" (backend {monitor.backend} takes: "
-                        f"{', '.join(schema.model_fields) or 'no params'})")
-        return [Finding("error", str(bench.path), field, message)]
-    return []
+        findings.append(Finding("error", str(bench.path),
+                                f"{field}.{exc.field}" if exc.field else field, exc.message))
+    return findings
 
 
 def _measurable(bench: Bench, i: int, monitor: BenchMonitor, board: BoardSpec) -> list[Finding]:
