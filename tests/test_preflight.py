@@ -74,11 +74,13 @@ def test_the_bench_schema_names_exactly_the_backends_in_the_table() -> None:
 def test_a_misspelt_monitor_param_fails_check_with_file_field_and_the_allowed_keys(
         tmp_path: Path, dense: Path) -> None:
     bench = _bench(tmp_path, monitors=[{"id": "mon", "backend": "sim", "powers": "nano",
-                                        "params": {"noise": 0.001}}])
+                                        "params": {"noise": 0.001, "sede": 1}}])
     result = _check(str(bench))
     assert result.exit_code == 2, result.output
-    assert (f"{bench}:monitors[0].params.noise: unknown key (backend sim takes: noise_a, seed"
-            in result.output)
+    for key in ("noise", "sede"):  # each on its own line
+        assert (f"error: {bench}:monitors[0].params.{key}: unknown key (backend sim takes: "
+                "noise_a, seed, glitches, disconnect_rate, disconnect_after_s)\n"
+                in result.output)
 
 
 def test_a_param_of_the_wrong_type_names_its_field(tmp_path: Path, dense: Path) -> None:
