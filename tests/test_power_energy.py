@@ -239,3 +239,13 @@ def test_a_trace_cut_short_by_a_disconnect_gives_no_figure_unless_every_window_i
     result = measure_energy(tail, PER_WINDOW, expected_windows=3)
     assert result.n_windows == 3
     assert any("monitor disconnected" in f and "after every window" in f for f in result.flags)
+
+
+def test_one_long_false_pulse_does_not_turn_the_real_windows_into_glitches():
+    trace, spans = _glitchy(100e3, windows=3, glitches=0)
+    start = int((spans[-1, 1] + 0.03) * 1e5)
+    trace.markers["marker"][start:start + 19_000] = 1  # 190 ms high after the last window
+    result = measure_energy(trace, PER_WINDOW, expected_windows=3)
+    # the 3rd longest pulse sets the bar, not the longest: the real windows stay
+    assert result.n_windows == 4 and result.glitches_dropped == 0
+    assert any("found 4 marker windows, expected 3" in f for f in result.flags)

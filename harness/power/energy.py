@@ -169,12 +169,12 @@ def measure_energy(trace: TraceSource, inferences_per_window: int, marker: str =
     """Joules per inference from marker-delimited windows of ``inferences_per_window``.
 
     Marker pulses are matched against what the host did before any becomes a
-    window: a pulse shorter than `GLITCH_FRACTION` of ``expected_window_s`` (of
-    the longest pulse when that is not given) is a glitch; with the host's INFER
-    spans ``windows_host_s`` (send, reply on the host monotonic clock) and a
-    trace that knows its host start time, a pulse outside every span (widened by
-    ``span_tolerance_s``) is a glitch too, and pieces of one span's window are
-    joined. Glitches are dropped and flagged. A trace the monitor cut short
+    window: a pulse shorter than `GLITCH_FRACTION` of ``expected_window_s`` (when
+    that is not given, of the ``expected_windows``-th longest pulse) is a glitch;
+    with the host's INFER spans ``windows_host_s`` (send, reply on the host
+    monotonic clock) and a trace that knows its host start time, a pulse outside
+    every span (widened by ``span_tolerance_s``) is a glitch too, and pieces of
+    one span's window are joined. Glitches are dropped and flagged. A trace the monitor cut short
     (``interrupted``) with fewer windows than ``expected_windows`` gives no figure.
 
     Idle power comes from the trace before the first window and after the last
@@ -192,8 +192,8 @@ def measure_energy(trace: TraceSource, inferences_per_window: int, marker: str =
     spans = None
     if windows_host_s is not None and trace.host_t0_s is not None:
         spans = np.asarray(windows_host_s, dtype=np.float64).reshape(-1, 2) - trace.host_t0_s
-    pairs, glitches = _select_windows(pairs, fs, expected_window_s, spans, span_tolerance_s,
-                                      flags)
+    pairs, glitches = _select_windows(pairs, fs, expected_window_s, expected_windows, spans,
+                                      span_tolerance_s, flags)
     _check_interrupted(trace, len(pairs), expected_windows, "marker windows", flags)
     if not pairs:
         raise MeasurementError(
@@ -212,14 +212,19 @@ def measure_energy(trace: TraceSource, inferences_per_window: int, marker: str =
 
 
 def _select_windows(pairs: list[tuple[_Edge, _Edge]], fs: float, expected_s: float | None,
-                    spans_s: np.ndarray | None, tolerance_s: float,
+                    expected_n: int | None, spans_s: np.ndarray | None, tolerance_s: float,
                     flags: list[str]) -> tuple[list[tuple[_Edge, _Edge]], int]:
     """The marker windows that match what the host did, and how many pulses were dropped."""
     if not pairs:
         return pairs, 0
     durations = np.array([(fall.pos - rise.pos) / fs for rise, fall in pairs])
-    basis = "expected" if expected_s is not None else "longest"
-    min_s = GLITCH_FRACTION * (expected_s if expected_s is not None else float(durations.max()))
+    if expected_s is None:  # the k-th longest pulse: a few long false ones cannot set it
+        k = min(max(expected_n or 1, 1), len(durations))
+        expected_s = float(np.sort(durations)[-k])
+        basis = "longest" if k == 1 else f"{k}th longest"
+    else:
+        basis = "expected"
+    min_s = GLITCH_FRACTION * expected_s
     kept = [p for p, d in zip(pairs, durations, strict=True) if d >= min_s]
     short = len(pairs) - len(kept)
     if short:
