@@ -78,7 +78,7 @@ def test_a_pulse_far_shorter_than_the_windows_is_a_glitch_dropped_and_flagged():
     glitchy = Trace(trace.sample_rate, trace.current_a, SUPPLY_V, {"marker": marker})
     result = measure_energy(glitchy, PER_WINDOW)
     assert result.n_windows == 3 and result.glitches_dropped == 1
-    assert any("1 marker pulses shorter than 7.42 ms (20% of the longest window)" in f
+    assert any("1 marker pulses shorter than 7.42 ms (20% of the longest pulse)" in f
                for f in result.flags)
     # a debounce removes it before any window is formed, so nothing is flagged
     debounced = measure_energy(glitchy, PER_WINDOW, debounce_s=1e-4)

@@ -221,15 +221,15 @@ def _select_windows(pairs: list[tuple[_Edge, _Edge]], fs: float, expected_s: flo
     if expected_s is None:  # the k-th longest pulse: a few long false ones cannot set it
         k = min(max(expected_n or 1, 1), len(durations))
         expected_s = float(np.sort(durations)[-k])
-        basis = "longest" if k == 1 else f"{k}th longest"
+        basis = "longest pulse" if k == 1 else f"shortest of the {k} longest pulses"
     else:
-        basis = "expected"
+        basis = "expected window"
     min_s = GLITCH_FRACTION * expected_s
     kept = [p for p, d in zip(pairs, durations, strict=True) if d >= min_s]
     short = len(pairs) - len(kept)
     if short:
         flags.append(f"{short} marker pulses shorter than {min_s * 1e3:.3g} ms "
-                     f"({GLITCH_FRACTION:.0%} of the {basis} window) dropped as glitches")
+                     f"({GLITCH_FRACTION:.0%} of the {basis}) dropped as glitches")
     if spans_s is None or not len(spans_s):
         return kept, short
     lo, hi = spans_s[:, 0] - tolerance_s, spans_s[:, 1] + tolerance_s
