@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -139,12 +140,15 @@ def test_output_off_reads_zero_and_the_unpowered_board_drives_no_marker(tmp_path
     assert trace.current_a[-1000:] == pytest.approx(0.002)
 
 
-def _disconnects(seed: int, rate: float, traces: int = 16) -> list[bool]:
-    monitor = create_monitor("sim", activity_log="/nonexistent/wire", idle_current_a=0.001,
-                             disconnect_rate=rate, seed=seed)
-    monitor.configure(sample_rate=10e3, supply_voltage=3.3, current_range_a=None)
+def _disconnects(wire: Path, seed: int, rate: float, traces: int = 16,
+                 monitors: int = 1) -> list[bool]:
+    """Whether each trace was cut short, over ``monitors`` monitors opened one after another."""
     seen = []
-    for _ in range(traces):
+    for i in range(traces):
+        if i % (traces // monitors) == 0:
+            monitor = create_monitor("sim", activity_log=wire, idle_current_a=0.001,
+                                     disconnect_rate=rate, seed=seed)
+            monitor.configure(sample_rate=10e3, supply_voltage=3.3, current_range_a=None)
         monitor.start()
         time.sleep(0.002)
         monitor.stop()
@@ -157,12 +161,14 @@ def _disconnects(seed: int, rate: float, traces: int = 16) -> list[bool]:
     return seen
 
 
-def test_disconnects_follow_their_rate_and_seed():
-    assert not any(_disconnects(0, 0.0))
-    assert all(_disconnects(0, 1.0))
-    half = _disconnects(7, 0.5)
+def test_disconnects_follow_their_rate_and_seed(tmp_path):
+    assert not any(_disconnects(tmp_path / "a", 0, 0.0))
+    assert all(_disconnects(tmp_path / "b", 0, 1.0))
+    half = _disconnects(tmp_path / "c", 7, 0.5)
     assert 0 < sum(half) < len(half)
-    assert _disconnects(7, 0.5) == half  # reproducible from the seed
+    assert _disconnects(tmp_path / "d", 7, 0.5) == half  # reproducible from the seed
+    # a new monitor on the same wire (a job measuring again) continues the sequence
+    assert _disconnects(tmp_path / "e", 7, 0.5, monitors=4) == half
 
 
 def test_a_disconnected_trace_ends_early_and_says_so(tmp_path):

@@ -34,6 +34,10 @@ from harness.power.sim_activity import ActivityReader
 from harness.power.trace import Trace
 
 NAME = "simulated monitor"
+#: one fault stream per virtual wire and seed, shared by the monitors opened on it: a
+#: job that opens a new monitor to measure again gets the next draw, not the same one,
+#: and a run is still reproducible from its seed
+_FAULT_STREAMS: dict[tuple[str, int], np.random.Generator] = {}
 
 
 class SimulatedMonitor:
@@ -52,7 +56,8 @@ class SimulatedMonitor:
         self._noise_a = float(noise_a)
         self._rng = np.random.default_rng(seed)
         # faults draw from their own stream, so noise settings do not move them
-        self._faults = np.random.default_rng([seed, 1])
+        self._faults = _FAULT_STREAMS.setdefault(
+            (str(Path(activity_log).resolve()), int(seed)), np.random.default_rng([seed, 1]))
         self._rate = float(sample_rate)
         self._volts = float(supply_voltage)
         self._glitches = int(glitches)
