@@ -1,4 +1,5 @@
-"""Shared fixtures: a session-wide model cache so the digits CNN is trained once."""
+"""Shared fixtures: a session-wide model cache so the digits CNN is trained once, and no
+test reaching PlatformIO's registry by accident."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.firmware.platformio import REGISTRY_ENV
 from harness.models.mlperf_tiny import MLPERF_TINY_HINT, mlperf_tiny_dir
+from tests.instruments.pio_registry import closed_port_url
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -16,6 +19,15 @@ def model_cache(tmp_path_factory) -> Path:
     if "HARNESS_CACHE_DIR" not in os.environ:
         os.environ["HARNESS_CACHE_DIR"] = str(tmp_path_factory.mktemp("model-cache"))
     return Path(os.environ["HARNESS_CACHE_DIR"])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def offline_pio_registry() -> str:
+    """PlatformIO's registry, for every test: a refused port. On an online machine a build
+    would otherwise install platforms where tests expect the offline hint; the tests of
+    the install path serve their own registry (tests/instruments/pio_registry.py)."""
+    os.environ.setdefault(REGISTRY_ENV, closed_port_url())
+    return os.environ[REGISTRY_ENV]
 
 
 @pytest.fixture(scope="session")

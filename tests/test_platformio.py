@@ -1,5 +1,6 @@
-"""The PlatformIO project: environments and board files agree; a missing platform
-fails in milliseconds with what to install, instead of `pio run`'s minute of retries."""
+"""The PlatformIO project: environments and board files agree; a missing platform, with
+the registry not answering (conftest: a refused port), fails in milliseconds with what to
+install, instead of `pio run`'s minute of retries. Installing: test_platformio_install.py."""
 
 from __future__ import annotations
 
@@ -67,7 +68,7 @@ def _fake_core(tmp_path: Path, platforms: dict[str, str]) -> Path:
 
 def test_installed_platforms_are_read_from_the_core_folder(tmp_path: Path) -> None:
     core = _fake_core(tmp_path, {"ststm32": "19.6.0", "espressif32": "6.12.0"})
-    assert installed_platforms(core) == {"espressif32": "6.12.0", "ststm32": "19.6.0"}
+    assert installed_platforms(core) == {"espressif32": {"6.12.0"}, "ststm32": {"19.6.0"}}
     envs = project_envs()
     require_platform(envs["nucleo_f746zg"], core)  # installed at the pinned version
     with pytest.raises(BoardError, match=r"installed at 6\.12\.0, not at the pinned 6\.13\.0"):
@@ -90,6 +91,7 @@ def test_build_without_the_platform_fails_at_once_with_the_install_command(
     assert f"{spec} is not installed" in message
     assert f"pio pkg install -g -p {spec}" in message
     assert f"pio pkg install -d firmware -e {env}" in message
+    assert "registry did not answer within 3 s" in message and "Connection refused" in message
 
 
 def test_pio_parses_the_project_file() -> None:
