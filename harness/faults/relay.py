@@ -100,11 +100,11 @@ class Relay:
         self._requests: deque[tuple[Callable[[], None], threading.Event, list[Exception]]] = \
             deque()
         self._stop = threading.Event()
+        inner = InnerLink(inner_url)        # first: nothing to release if it fails
+        self._inner: InnerLink | None = inner
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
-
-        self._inner: InnerLink | None = InnerLink(inner_url)
         self._host_fd: int | None = None
         self._pts_path = ""
         self._host_open = False
@@ -119,9 +119,16 @@ class Relay:
         self._action: tuple[float, str] | None = None
         self._reappear_at: float | None = None
         self._hung = False
-        self._plug_in()
         self._thread = threading.Thread(target=self._run, name="fault-relay", daemon=True)
-        self._thread.start()
+        try:
+            self._plug_in()
+            self._thread.start()
+        except BaseException:
+            self._unplug()
+            inner.close()
+            os.close(self._wake_r)
+            os.close(self._wake_w)
+            raise
 
     # --- the caller's side (any thread) ---------------------------------------
 
