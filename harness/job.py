@@ -17,13 +17,14 @@ import serial
 
 from harness.boards.driver import BoardDriver, LinkHint, create_driver
 from harness.boards.latency_model import estimate
-from harness.config.bench import Bench, BenchMonitor
+from harness.config.bench import Bench
 from harness.config.board import BoardSpec
 from harness.dut.messages import HelloInfo
 from harness.dut.recovery import Recovery
 from harness.dut.session import DutSession
 from harness.dut.transport import open_link
 from harness.errors import BoardError, MeasurementError, MonitorDisconnected
+from harness.job_power import JobPower
 from harness.measure.accuracy import measure_accuracy
 from harness.measure.energy_run import measure_energy_per_inference
 from harness.measure.performance import measure_performance
@@ -32,7 +33,6 @@ from harness.models.datasets import Dataset, load_dataset
 from harness.models.tflite_inspect import inspect_tflite
 from harness.models.tflm_host import TflmHostModel
 from harness.plan import Job
-from harness.power.monitor import PowerMonitor, create_monitor
 from harness.results.metadata import git_commit, harness_version, utc_now
 from harness.results.rows import (
     GENERATED_INPUTS,
@@ -64,8 +64,12 @@ def run_job(bench: Bench, job: Job, model_path: Path, store: RunStore, run_id: s
                      source=driver.source, model=job.model.id, variant=job.variant)
     host = TflmHostModel.load(model_path)
     dataset = _dataset_for(bench, job, host, seed)
+    power = _job_power(bench, job, board, driver)
     with ExitStack() as stack:
         stack.callback(driver.stop)
+        if power is not None:    # the monitor supplies the board: on before it boots
+            stack.callback(power.close)
+            power.open()
         url = driver.start(model_path)
         session = stack.enter_context(_session(job, board, driver, url, model_path))
         session.wait_ready(READY_TIMEOUT_S)     # else it booted before we listened
@@ -79,8 +83,7 @@ def run_job(bench: Bench, job: Job, model_path: Path, store: RunStore, run_id: s
                              notes="text + data of the firmware ELF"),
                      ctx.row("info", "firmware_ram_bytes", firmware[1], "B", time=utc_now(),
                              notes="data + bss (arena and stack included)")]
-        rows += _run_modes(bench, job, board, driver, session, hello, host, dataset, ctx,
-                           store)
+        rows += _run_modes(bench, job, session, hello, host, dataset, ctx, store, power)
     store.append_job(job.key, rows)
     return JobOutcome(rows, hello)
 
@@ -123,18 +126,34 @@ def _dataset_for(bench: Bench, job: Job, host: TflmHostModel, seed: int) -> Data
     return dataset if dataset.generated else dataset.held_out()
 
 
-def _run_modes(bench: Bench, job: Job, board: BoardSpec, driver: BoardDriver,
-               session: DutSession, hello: HelloInfo, host: TflmHostModel, dataset: Dataset,
-               ctx: RowContext, store: RunStore) -> list[ResultRow]:
+def _job_power(bench: Bench, job: Job, board: BoardSpec, driver: BoardDriver) -> JobPower | None:
+    """The monitor that supplies this board in energy mode, if the bench has one."""
+    spec = bench.spec.monitor_for(job.board.id)
+    if not bench.spec.modes.energy:
+        return None
+    if spec is None:
+        log.warning("job %s: energy mode skipped, no power monitor powers %s", job.key,
+                    job.board.id)
+        return None
+    faults = bench.spec.faults
+    return JobPower(spec, board, driver,
+                    faults if faults is not None and faults.afflicts(job.board.id) else None)
+
+
+def _run_modes(bench: Bench, job: Job, session: DutSession, hello: HelloInfo,
+               host: TflmHostModel, dataset: Dataset, ctx: RowContext, store: RunStore,
+               power: JobPower | None) -> list[ResultRow]:
     modes = bench.spec.modes
     input_data = dataset.to_model_input(0, host.input_spec).tobytes()
     gen_note = caveat(GENERATED_INPUTS) if dataset.generated else ""
     rows: list[ResultRow] = []
     watch = RecoveryWatch(session)
+    latency_s: float | None = None      # the board's, for sizing energy windows
     if modes.performance:
         perf = measure_performance(session, input_data, hello.clock_hz,
                                    modes.performance.warmups, modes.performance.runs)
         n = len(perf.cycles)
+        latency_s = perf.median_ms / 1e3
         np.save(store.job_file("raw", job.key, ".cycles.npy"), perf.cycles)  # distributions
         counted, assumption = _counter_meaning(hello)
         ms_note = join_notes(caveat(assumption) if assumption else "", gen_note)
@@ -158,13 +177,9 @@ def _run_modes(bench: Bench, job: Job, board: BoardSpec, driver: BoardDriver,
                             "outputs", time=utc_now(), n=acc.n,
                             notes=gen_note or "outputs differing from the TFLM host runtime"))
         rows = watch.annotate(rows, "accuracy")
-    monitor_spec = bench.spec.monitor_for(job.board.id)
-    if modes.energy and monitor_spec is not None:
-        rows += watch.annotate(_energy_rows(bench, job, board, driver, session, monitor_spec,
-                                            input_data, ctx, store, watch), "energy")
-    elif modes.energy:
-        log.warning("job %s: energy mode skipped, no power monitor powers %s", job.key,
-                    job.board.id)
+    if modes.energy and power is not None:
+        rows += watch.annotate(_energy_rows(bench, job, session, power, input_data, ctx, store,
+                                            watch, latency_s), "energy")
     return rows + watch.totals(ctx, utc_now())
 
 
@@ -177,24 +192,9 @@ def _counter_meaning(hello: HelloInfo) -> tuple[str, str]:
     return "cycles", ""
 
 
-def _open_monitor(spec: BenchMonitor, board: BoardSpec, driver: BoardDriver) -> PowerMonitor:
-    params = dict(spec.params)
-    if spec.resource:
-        params.setdefault("resource", spec.resource)
-    # A simulated board's virtual power wire is what a simulated monitor measures.
-    wire = getattr(driver, "virtual_wire_params", None)
-    if spec.backend == "sim" and wire is not None:
-        params = {**wire(), **params}
-    monitor = create_monitor(spec.backend, **params)
-    monitor.configure(sample_rate=spec.sample_rate,
-                      supply_voltage=spec.supply_voltage or board.supply.voltage_v,
-                      current_range_a=None)
-    return monitor
-
-
-def _energy_rows(bench: Bench, job: Job, board: BoardSpec, driver: BoardDriver,
-                 session: DutSession, spec: BenchMonitor, input_data: bytes, ctx: RowContext,
-                 store: RunStore, watch: RecoveryWatch) -> list[ResultRow]:
+def _energy_rows(bench: Bench, job: Job, session: DutSession, power: JobPower,
+                 input_data: bytes, ctx: RowContext, store: RunStore, watch: RecoveryWatch,
+                 latency_s: float | None) -> list[ResultRow]:
     energy_mode = bench.spec.modes.energy
     assert energy_mode is not None
     trace_path = store.job_file("traces", job.key, ".npz")
@@ -202,11 +202,10 @@ def _energy_rows(bench: Bench, job: Job, board: BoardSpec, driver: BoardDriver,
     # A window the board reset in, or the monitor lost, is no energy window: measure again.
     while True:
         watch.annotate([], "energy")    # marks the start of this attempt
-        monitor = _open_monitor(spec, board, driver)
         try:
             result = measure_energy_per_inference(
-                session, monitor, input_data, energy_mode.windows,
-                energy_mode.inferences_per_window, energy_mode.idle_s, trace_path)
+                session, power.monitor, input_data, energy_mode.windows,
+                energy_mode.inferences_per_window, energy_mode.idle_s, trace_path, latency_s)
             disturbed = {k: v for k, v in watch.since_mark().items() if v}
             if not disturbed:
                 break
@@ -214,8 +213,7 @@ def _energy_rows(bench: Bench, job: Job, board: BoardSpec, driver: BoardDriver,
                 f"{v} {k}" for k, v in disturbed.items()) + ")"
         except MonitorDisconnected as exc:
             problem = str(exc)
-        finally:
-            monitor.close()
+            power.open()    # a lost instrument is found again for the next attempt
         problems.append(problem)
         if len(problems) >= ENERGY_ATTEMPTS:
             raise MeasurementError(f"job {job.key}: no undisturbed energy measurement in "
@@ -223,6 +221,7 @@ def _energy_rows(bench: Bench, job: Job, board: BoardSpec, driver: BoardDriver,
         log.warning("job %s: energy measurement repeated: %s", job.key, problem)
     # what weakens the figure travels with it into every table
     repeated = [f"measured again after: {'; '.join(problems)}"] if problems else []
+    spec = power.spec
     note = join_notes(f"monitor {spec.id} ({spec.backend}) at {spec.sample_rate:g} S/s",
                       *repeated, *map(caveat, result.flags))
     n = result.n_windows
