@@ -15,6 +15,7 @@ from contextlib import contextmanager
 import pytest
 import serial
 
+from harness.dut import waits
 from harness.dut.device import ChecksumRunner, ProtocolDevice, RunnerResult
 from harness.dut.messages import ErrorCode, MsgType, per_run_cap
 from harness.dut.pty_link import open_pty, serve
@@ -134,6 +135,31 @@ def test_big_output_is_fetched_with_read_output() -> None:
     assert round_trips == 1 + math.ceil(27648 / CHUNK)     # INFER, then READ_OUTPUTs
 
 
+class PacedRunner(EchoRunner):
+    """Takes ``per_inference_s`` of wall time for every warm-up and run, like a board."""
+
+    def __init__(self, per_inference_s: float) -> None:
+        super().__init__()
+        self.per_inference_s = per_inference_s
+
+    def infer(self, input_data: bytes, warmups: int, runs: int) -> RunnerResult:
+        time.sleep((warmups + runs) * self.per_inference_s)
+        return super().infer(input_data, warmups, runs)
+
+
+def test_a_long_run_is_split_so_no_infer_outlasts_the_command_limit(monkeypatch) -> None:
+    """10 warm-ups + 100 runs, scaled down: 10 ms per inference, 0.2 s per command."""
+    monkeypatch.setattr(waits, "MAX_COMMAND_S", 0.2)
+    runner = PacedRunner(0.01)
+    with session_on(make_device(runner, spec=TensorSpec("uint8", (16,))),
+                    expected_s_per_inference=0.01) as session:
+        result = session.run(pattern(16), warmups=10, runs=100)
+    assert runner.calls[0] == (10, 10)                    # warm-ups share the first command
+    assert all(w == 0 and 1 <= n <= 20 for w, n in runner.calls[1:])
+    assert sum(n for _, n in runner.calls) == 100 and len(result.cycles) == 100
+    assert session.waits.measured
+
+
 def test_runs_beyond_one_result_are_split_and_concatenated_in_order() -> None:
     runner = EchoRunner()
     cap = per_run_cap(MAX_PAYLOAD)
@@ -216,8 +242,10 @@ def test_upload_recovers_from_a_lost_or_garbled_chunk(mode: str, caplog) -> None
     assert expected in caplog.text
     assert result.output == ChecksumRunner.checksum(data)
     assert session.stats.resyncs == 1
-    assert stats.chunks == 28 + WINDOW                  # the spoilt window is sent again
-    assert stats.round_trips == 8 + 1 + 1               # + the failed window + the resync
+    # the spoilt window is sent again in half-size chunks (2,040 bytes), then full ones:
+    # 4 spoilt + 4 half + 26 full chunks
+    assert stats.chunks == WINDOW + WINDOW + math.ceil((27648 - 2 * CHUNK) / CHUNK)
+    assert stats.round_trips == 1 + 1 + 1 + 1 + 7       # begin, failed, resync, half, 7 full
 
 
 def test_garbage_on_the_line_mid_session_is_survived() -> None:

@@ -10,7 +10,8 @@ import pytest
 from serial.tools.list_ports_common import ListPortInfo
 
 from harness.boards.driver import LinkHint, create_driver
-from harness.boards.hardware_driver import HardwareDriver, find_port, matching_ports
+from harness.boards.hardware_driver import HardwareDriver
+from harness.boards.usb_ports import find_port, matching_ports
 from harness.config.board import find_board
 from harness.errors import BoardError
 

@@ -8,7 +8,6 @@ run needs about 78 s of INFER, which no fixed timeout may cut short.
 from __future__ import annotations
 
 import csv
-import logging
 import time
 from pathlib import Path
 
@@ -22,8 +21,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 @pytest.mark.slow
-def test_lab_bench_performance_settings_complete_on_a_realtime_l4r5zi(tmp_path, mlperf_dir,
-                                                                      caplog):
+def test_lab_bench_performance_settings_complete_on_a_realtime_l4r5zi(tmp_path, mlperf_dir):
     lab = yaml.safe_load((EXAMPLES / "lab-bench.yaml").read_text())
     bench = {
         "name": "realtime-ic",
@@ -36,10 +34,9 @@ def test_lab_bench_performance_settings_complete_on_a_realtime_l4r5zi(tmp_path, 
     path = tmp_path / "bench.yaml"
     path.write_text(yaml.safe_dump(bench))
     started = time.monotonic()
-    with caplog.at_level(logging.DEBUG, logger="harness.dut"):
-        result = CliRunner().invoke(main, ["run", str(path), "--results-dir",
-                                           str(tmp_path / "results"), "--mlperf-dir",
-                                           str(mlperf_dir)], catch_exceptions=False)
+    result = CliRunner().invoke(main, ["run", str(path), "--results-dir",
+                                       str(tmp_path / "results"), "--mlperf-dir",
+                                       str(mlperf_dir)], catch_exceptions=False)
     wall = time.monotonic() - started
     assert result.exit_code == 0, result.output
     (run_dir,) = [p for p in (tmp_path / "results").iterdir() if p.is_dir()]
@@ -50,5 +47,3 @@ def test_lab_bench_performance_settings_complete_on_a_realtime_l4r5zi(tmp_path, 
     assert 690 < median < 720                         # the latency model's 704 ms
     assert wall > 110 * median / 1e3                  # the board really took its time
     assert rows["board_resets"]["value"] == "0.0"
-    # the 100 runs went out as several INFERs, none longer than the split allows
-    assert "first INFER" in caplog.text

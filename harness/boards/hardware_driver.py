@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 import serial
-from serial.tools import list_ports
-from serial.tools.list_ports_common import ListPortInfo
 
 from harness.boards.driver import LinkHint, register_driver
+from harness.boards.usb_ports import find_port
 from harness.config.board import BoardSpec
 from harness.errors import BoardError
 from harness.firmware.elf_size import elf_sizes
@@ -28,41 +26,6 @@ log = logging.getLogger(__name__)
 
 REAPPEAR_TIMEOUT_S = 15.0  # USB re-enumeration after a flash takes a few seconds
 RESET_PULSE_S = 0.1
-
-
-def matching_ports(ports: Sequence[ListPortInfo], vid_pid: str,
-                   serial_number: str | None = None) -> list[ListPortInfo]:
-    """The ports whose USB VID:PID (hex, ``"2341:805a"``) and serial number match."""
-    vid, pid = (int(part, 16) for part in vid_pid.split(":"))
-    return [p for p in ports if p.vid == vid and p.pid == pid
-            and (serial_number is None or p.serial_number == serial_number)]
-
-
-def find_port(board: BoardSpec, link: LinkHint, timeout: float = 0.0) -> str:
-    """The board's serial port: the bench's, or the one USB device that matches."""
-    if link.port != "auto":
-        return link.port
-    vid_pid = board.serial.usb_vid_pid
-    if vid_pid is None:
-        raise BoardError(f"board {board.id}: no usb_vid_pid in its board file to find its "
-                         "port by; give the port in the bench file")
-    deadline = time.monotonic() + timeout
-    while True:
-        ports = list(list_ports.comports())
-        found = matching_ports(ports, vid_pid, link.serial_number)
-        if len(found) == 1:
-            return found[0].device
-        if len(found) > 1:
-            listed = ", ".join(f"{p.device} (serial {p.serial_number})" for p in found)
-            raise BoardError(f"board {board.id}: several ports match USB {vid_pid}: {listed}; "
-                             "set serial_number (or the port) in the bench file")
-        if time.monotonic() >= deadline:
-            seen = ", ".join(f"{p.device} ({p.vid or 0:04x}:{p.pid or 0:04x})"
-                             for p in ports if p.vid is not None) or "no USB serial ports"
-            wanted = f"USB {vid_pid}" + (f" serial {link.serial_number}"
-                                         if link.serial_number else "")
-            raise BoardError(f"board {board.id}: no port with {wanted} (seen: {seen})")
-        time.sleep(0.25)
 
 
 class HardwareDriver:

@@ -56,6 +56,8 @@ from harness.errors import (
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
+#: the smallest chunk a noisy line shrinks upload chunks to
+MIN_CHUNK = 64
 
 __all__ = ["DutSession", "ReplyTimeout", "UploadStats"]
 
@@ -287,7 +289,9 @@ class DutSession:
         return reply.unpack(frame.body)  # type: ignore[attr-defined, no-any-return]
 
     def _upload(self, data: bytes) -> UploadStats:
-        chunk = chunk_capacity(self._hello_info().max_payload)
+        """Windows of W chunks; on a noisy line a failed window's chunks shrink (each is
+        less likely to be hit) and grow back with every window that gets through."""
+        largest = chunk = chunk_capacity(self._hello_info().max_payload)
         start = (time.perf_counter(), self.stats.round_trips, self.stats.bytes_out,
                  self.stats.bytes_in)
         ack = self._command(LoadBegin(len(data)), Ack)
@@ -301,9 +305,10 @@ class DutSession:
             end = msgs[-1].offset + len(msgs[-1].data)
             chunks += len(msgs)
             if self._send_window(msgs, end):
-                acked, failures = end, 0
+                acked, failures, chunk = end, 0, min(largest, chunk * 2)
                 continue
             failures += 1
+            chunk = max(min(largest, MIN_CHUNK), chunk // 2)
             if failures > self.upload_restarts:
                 raise ProtocolError(f"upload of {len(data)} bytes to {self._io.url} stalled at "
                                     f"offset {acked} after {failures} restarts")
