@@ -1,9 +1,11 @@
-/* The firmware for QEMU's mps2-an386: the protocol core on UART0, a runner
- * chosen at build time, SysTick as the cycle counter, FPGAIO LED0 as marker. */
+/* The firmware for QEMU's mps2-an386: the protocol core on UART0 (the binary
+ * protocol, or MLPerf Tiny's text protocol if the host speaks it: hp_link.h),
+ * a runner chosen at build time, SysTick as the cycle counter, FPGAIO LED0 as
+ * marker. */
 #include <stdint.h>
 
 #include "cycles_systick.h"
-#include "hp_device.h"
+#include "hp_link.h"
 #include "runner.h"
 #include "uart_cmsdk.h"
 
@@ -40,17 +42,17 @@ static const hp_board board = {
     .clock_hz = SYSCLK_HZ,
 };
 
-static hp_device device;
+static hp_link host_link;
 
 int main(void)
 {
     uart_init(SYSCLK_HZ, BAUD);
     cycles_init();
     marker(0, false);
-    hp_device_init(&device, &board, runner());
-    hp_device_ready(&device);
+    hp_link_init(&host_link, &board, runner());
+    hp_link_boot(&host_link);
     for (;;) {
         uint8_t byte = uart_getc();
-        hp_device_rx(&device, &byte, 1);
+        hp_link_rx(&host_link, &byte, 1);
     }
 }

@@ -2,25 +2,26 @@
 
 #include "board.h"
 #include "harness_model.h"
-#include "hp_device.h"
+#include "hp_link.h"
 #include "runner_tflm.h"
 
-static hp_device device;
+/* The binary protocol, or MLPerf Tiny's text protocol if the host speaks it (hp_link.h). */
+static hp_link host_link;
 
 void app_setup(void)
 {
     board_init();
     const hp_runner *runner = runner_tflm(board_arena(HARNESS_MODEL_ARENA_BYTES),
                                           HARNESS_MODEL_ARENA_BYTES);
-    hp_device_init(&device, board_hooks(), runner);
-    hp_device_ready(&device);
+    hp_link_init(&host_link, board_hooks(), runner);
+    hp_link_boot(&host_link);
 }
 
 void app_poll(void)
 {
     uint8_t buf[64];
     size_t n = board_read(buf, sizeof buf);
-    hp_device_rx(&device, buf, n);
+    hp_link_rx(&host_link, buf, n);
 }
 
 void app_run(void)

@@ -36,5 +36,6 @@ typedef struct {
 extern const test_case codec_tests[];
 extern const test_case device_tests[];
 extern const test_case fuzz_tests[];
+extern const test_case mlperf_tests[];
 
 #endif

@@ -1,8 +1,10 @@
 /* The protocol core with the checksum runner, served on a pseudo-terminal:
  * the C twin of harness/boards/sim_board.py, so the Python host session can
- * talk to the C core exactly as it talks to a board (tests/test_firmware_core.py).
+ * talk to the C core exactly as it talks to a board (tests/test_firmware_core.py,
+ * and in MLPerf Tiny's text protocol tests/test_firmware_mlperf.py).
  * Prints "PTY <path>" and serves until killed. Like a board that resets when
- * its port is opened, it boots (READY) each time a host opens the slave. */
+ * its port is opened, it boots (READY) each time a host opens the slave, and
+ * the host's first bytes choose the protocol anew (hp_link.h). */
 #define _XOPEN_SOURCE 700 /* posix_openpt, ptsname */
 #define _DEFAULT_SOURCE   /* cfmakeraw, usleep */
 #include <errno.h>
@@ -14,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "hp_device.h"
+#include "hp_link.h"
 #include "runner_checksum.h"
 
 static int master_fd = -1;
@@ -77,7 +79,7 @@ int main(void)
         .write = pty_write, .read_cycles = read_ns, .marker = NULL, .ctx = NULL,
         .board_id = "host", .counter = "host-ns", .clock_hz = 1000000000u,
     };
-    static hp_device device;
+    static hp_link host_link;
     printf("PTY %s\n", open_pty());
     fflush(stdout);
     bool connected = false;
@@ -96,8 +98,8 @@ int main(void)
         if (!connected) {
             connected = true;
             usleep(20000); /* let the opener finish configuring (and flushing) the port */
-            hp_device_init(&device, &board, runner_checksum());
-            hp_device_ready(&device);
+            hp_link_init(&host_link, &board, runner_checksum());
+            hp_link_boot(&host_link);
         }
         if (pfd.revents & POLLIN) {
             uint8_t buf[4096];
@@ -106,7 +108,7 @@ int main(void)
                 die("read from pty");
             }
             if (n > 0) {
-                hp_device_rx(&device, buf, (size_t)n);
+                hp_link_rx(&host_link, buf, (size_t)n);
             }
         }
     }

@@ -7,7 +7,7 @@ int check_failures;
 
 int main(int argc, char **argv)
 {
-    const test_case *suites[] = {codec_tests, device_tests, fuzz_tests};
+    const test_case *suites[] = {codec_tests, device_tests, fuzz_tests, mlperf_tests};
     const char *only = argc > 1 ? argv[1] : NULL; /* run tests whose name contains this */
     int passed = 0;
     int failed = 0;

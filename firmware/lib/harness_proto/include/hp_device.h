@@ -113,4 +113,14 @@ void hp_device_ready(hp_device *dev);
 /* Feed bytes from the line; replies go out through board->write. */
 void hp_device_rx(hp_device *dev, const uint8_t *data, size_t len);
 
+/* The timed loop of INFER, shared with the MLPerf Tiny text mode (hp_mlperf.h):
+ * the marker goes up, `runs` inferences run, the marker goes down (also when a
+ * run fails). One counter read before the first run and one after each, so
+ * run i is the difference of two successive reads and *total, their u64 sum,
+ * covers the loop without gaps and never wraps; *start is the first read, so
+ * start + total (mod 2^32) is the last. per_run_le, unless NULL, gets each
+ * run's u32 count little-endian. Returns NULL, or why a run failed. */
+const char *hp_time_runs(const hp_board *b, const hp_runner *r, uint32_t runs,
+                         uint8_t *per_run_le, uint32_t *start, uint64_t *total);
+
 #endif

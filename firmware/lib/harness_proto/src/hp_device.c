@@ -169,26 +169,15 @@ static void mark(const hp_board *b, bool start)
     b->marker(b->ctx, false);
 }
 
-/* Warm-ups untimed; then the marker marks exactly the timed loop.
- * One counter read per run: run i is the difference of two successive reads,
- * so the u64 total is the sum of all of them and never wraps. Per-run counts
- * (if per_run_le) are stored little-endian straight into the reply. */
-static const char *run_timed(hp_device *dev, uint16_t warmups, uint16_t runs,
-                             uint8_t *per_run_le, uint64_t *total)
+const char *hp_time_runs(const hp_board *b, const hp_runner *r, uint32_t runs,
+                         uint8_t *per_run_le, uint32_t *start, uint64_t *total)
 {
-    const hp_board *b = dev->board;
-    const hp_runner *r = dev->runner;
     const char *why = NULL;
-    for (uint16_t i = 0; i < warmups && !why; i++) {
-        why = r->invoke(r->ctx);
-    }
-    if (why) {
-        return why;
-    }
     *total = 0;
     mark(b, true);
     uint32_t before = b->read_cycles(b->ctx);
-    for (uint16_t i = 0; i < runs && !why; i++) {
+    *start = before;
+    for (uint32_t i = 0; i < runs && !why; i++) {
         why = r->invoke(r->ctx);
         uint32_t after = b->read_cycles(b->ctx);
         uint32_t cycles = after - before;
@@ -200,6 +189,22 @@ static const char *run_timed(hp_device *dev, uint16_t warmups, uint16_t runs,
     }
     mark(b, false);
     return why;
+}
+
+/* Warm-ups untimed, then the timed loop (hp_time_runs). */
+static const char *run_timed(hp_device *dev, uint16_t warmups, uint16_t runs,
+                             uint8_t *per_run_le, uint64_t *total)
+{
+    const hp_runner *r = dev->runner;
+    const char *why = NULL;
+    for (uint16_t i = 0; i < warmups && !why; i++) {
+        why = r->invoke(r->ctx);
+    }
+    if (why) {
+        return why;
+    }
+    uint32_t start;
+    return hp_time_runs(dev->board, r, runs, per_run_le, &start, total);
 }
 
 static void cmd_infer(hp_device *dev, uint8_t seq, const uint8_t *body, size_t len)
