@@ -35,6 +35,13 @@ class BenchBoard(_Strict):
     pace: Literal["instant", "realtime"] = Field(
         default="instant", description="realtime: a simulated board spends its modelled latency "
         "in wall time and its link carries no more than the board's serial rate")
+    protocol: Literal["harness", "mlperf"] = Field(
+        default="harness", description="what its firmware speaks: the harness's binary DUT "
+        "protocol, or MLPerf Tiny's text protocol (docs/mlperf.md)")
+    firmware: Literal["build", "preflashed"] = Field(
+        default="build", description="build: the harness builds and flashes (or starts) it with "
+        "each job's model; preflashed: it already runs its firmware, which is identified "
+        "(HELLO's model hash, or name%/profile%) and never built or flashed")
 
 
 class BenchMonitor(_Strict):
@@ -135,6 +142,19 @@ class BenchSpec(_Strict):
                 if name not in board_ids:
                     raise _FieldError(f"faults.boards[{i}]",
                                       f"no bench board {name!r} (boards: {sorted(board_ids)})")
+        for i, board in enumerate(self.boards):
+            if board.firmware == "preflashed" and self.faults is not None and \
+                    self.faults.boards is not None and board.id in self.faults.boards:
+                raise _FieldError(f"faults.boards[{self.faults.boards.index(board.id)}]",
+                                  f"{board.id!r} is preflashed: faults sit between a board "
+                                  "the harness starts and the host")
+            if board.protocol == "mlperf" and board.firmware == "preflashed" and \
+                    self.modes.performance and self.modes.energy and \
+                    self.monitor_for(board.id) is not None:
+                raise _FieldError(f"boards[{i}].firmware", (
+                    "a preflashed MLPerf Tiny DUT runs one timestamp mode: performance "
+                    "(m-lap-us) needs its performance-mode firmware, energy (the timestamp "
+                    "pin) its energy-mode firmware; measure them in two benches"))
         if not (self.modes.performance or self.modes.accuracy or self.modes.energy):
             raise _FieldError("modes", "enable at least one of performance, accuracy, energy")
         return self
@@ -185,5 +205,17 @@ def _resolve_boards(path: Path, spec: BenchSpec, boards_dir: Path | None) -> dic
                 raise ConfigError(str(path), f"boards[{i}].kind",
                                   f"{board.id} is a {board.kind} board; only 'sim' may override it")
             board = board.model_copy(update={"kind": bench_board.kind})
+        if bench_board.firmware == "preflashed" and board.kind != "hardware" and \
+                bench_board.port == "auto":
+            raise ConfigError(str(path), f"boards[{i}].port",
+                              f"a preflashed {board.kind} board is not started by the harness: "
+                              "give the port (or pyserial URL) its firmware serves")
+        if bench_board.protocol == "mlperf" and bench_board.firmware == "build" and \
+                board.kind != "sim" and spec.modes.energy and \
+                spec.monitor_for(bench_board.id) is not None:
+            raise ConfigError(str(path), f"boards[{i}].protocol",
+                              "the harness's firmware answers MLPerf Tiny's text protocol in "
+                              "performance mode only; measure energy with protocol harness, "
+                              "or on a preflashed MLPerf energy-mode firmware")
         resolved[bench_board.id] = board
     return resolved
