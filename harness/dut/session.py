@@ -58,6 +58,8 @@ log = logging.getLogger(__name__)
 R = TypeVar("R")
 #: the smallest chunk a noisy line shrinks upload chunks to
 MIN_CHUNK = 64
+#: how often a port that vanishes again while the board boots is looked for
+RELINK_TRIES = 3
 
 __all__ = ["DutSession", "ReplyTimeout", "UploadStats"]
 
@@ -161,6 +163,11 @@ class DutSession:
             self.stats.discarded += 1
         raise BoardSilent(f"resync failed on {self._io.url}: no PONG with nonce {nonce.hex()} "
                           f"within {wait:.1f} s")
+
+    def connect(self, ready_timeout: float) -> bool:
+        """Wait for the boot READY, finding the board again if its port vanishes meanwhile."""
+        return self._recovering("waiting for READY", lambda: self.wait_ready(ready_timeout),
+                                needs_input=False)
 
     def hello(self) -> HelloInfo:
         info = self._recovering("HELLO", lambda: self._command(Hello(), HelloInfo),
@@ -431,14 +438,22 @@ class DutSession:
         if self.recovery.relink is None:
             raise BoardError(f"board {self._board_name}: its link {self.url} was lost and its "
                              "driver cannot find it again")
-        try:
-            self.close()
-        except (serial.SerialException, OSError):
-            self._channel = None
-        self._port = self.recovery.relink(self.recovery.relink_timeout_s)
-        self.open()
-        if not self.wait_ready(self.recovery.ready_timeout_s):
-            self.resync()
+        for attempt in range(1, RELINK_TRIES + 1):
+            try:
+                self.close()
+            except (serial.SerialException, OSError):
+                self._channel = None
+            self._port = self.recovery.relink(self.recovery.relink_timeout_s)
+            self.open()
+            try:
+                if not self.wait_ready(self.recovery.ready_timeout_s):
+                    self.resync()
+                break
+            except LinkLost as exc:     # it vanished again while booting
+                if attempt == RELINK_TRIES:
+                    raise BoardError(f"board {self._board_name}: its port kept vanishing "
+                                     f"({RELINK_TRIES} times in a row): {exc}") from exc
+                self.stats.relinks += 1
         before = self.info
         self.info = self._command(Hello(), HelloInfo)
         if before is not None and (before.model_hash, before.board_id) != \
