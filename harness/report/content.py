@@ -43,7 +43,8 @@ def gather(store: RunStore) -> ReportContent:
         cards_table=cards_table(cards) if cards else None,
         notes=_caveats(lines),
         skipped=[(j, e["message"]) for j, e in outcomes.items() if e["status"] == "skipped"],
-        failed=[(j, e["message"]) for j, e in outcomes.items() if e["status"] == "failed"])
+        failed=[(j, e["message"]) for j, e in outcomes.items()
+                if e["status"] in ("failed", "partial")])
 
 
 def _caveats(lines: list[SummaryLine]) -> list[str]:

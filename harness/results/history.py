@@ -97,8 +97,8 @@ class History:
                 "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (meta["run_id"], meta["bench"], meta.get("bench_file"), meta["started"],
                  meta.get("harness_version"), meta.get("git_commit"),
-                 str(store.run_dir.resolve()), status.count("done"), status.count("failed"),
-                 status.count("skipped")))
+                 str(store.run_dir.resolve()), status.count("done"),
+                 status.count("failed") + status.count("partial"), status.count("skipped")))
             conn.executemany(
                 f"INSERT INTO results (run_id, {', '.join(_ROW_COLUMNS)}) "
                 f"VALUES (?{', ?' * len(_ROW_COLUMNS)})",

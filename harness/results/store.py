@@ -24,7 +24,7 @@ from harness.results.rows import COLUMNS, ResultRow
 
 RESULTS_CSV = "results.csv"
 METADATA_JSON = "run.json"
-JOBS_LOG = "jobs.jsonl"  # one line per job outcome: done, failed or skipped
+JOBS_LOG = "jobs.jsonl"  # one line per job outcome: done, partial, failed, skipped, retrying
 
 
 class RunStore:
@@ -50,8 +50,13 @@ class RunStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
 
-    def append_job(self, job_key: str, rows: list[ResultRow]) -> None:
-        """Append one finished job's rows, then mark the job done (in that order)."""
+    def append_job(self, job_key: str, rows: list[ResultRow], status: str = "done",
+                   message: str = "") -> None:
+        """Append one job's rows, then record its outcome (in that order).
+
+        ``partial``: a job that failed after some of its modes completed keeps their
+        rows; a resumed run drops them (``drop_job_rows``) before running it again.
+        """
         new_file = not self.csv_path.exists() or self.csv_path.stat().st_size == 0
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
@@ -60,7 +65,22 @@ class RunStore:
         for row in rows:
             writer.writerow({k: ("" if v is None else v) for k, v in row.as_dict().items()})
         _append_durably(self.csv_path, buf.getvalue())
-        self.record_outcome(job_key, "done", csv_bytes=self.csv_path.stat().st_size)
+        self.record_outcome(job_key, status, message, csv_bytes=self.csv_path.stat().st_size)
+
+    def drop_job_rows(self, job_key: str) -> int:
+        """Remove a job's rows from results.csv (atomically); return how many went."""
+        if not self.csv_path.exists():
+            return 0
+        with self.csv_path.open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+        keep = [r for r in rows if f"{r['board']}/{r['model']}/{r['variant']}" != job_key]
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(keep)
+        write_atomic(self.csv_path, buf.getvalue())
+        self.record_outcome(job_key, "retrying", csv_bytes=self.csv_path.stat().st_size)
+        return len(rows) - len(keep)
 
     def record_outcome(self, job_key: str, status: str, message: str = "",
                        csv_bytes: int | None = None) -> None:
@@ -73,7 +93,7 @@ class RunStore:
         """Undo what an interrupted run left half-written; say what was dropped.
 
         jobs.jsonl loses a torn last line; results.csv is cut back to the length the
-        last "done" line recorded (rows of a job that was not marked done, or half a
+        last outcome line recorded (rows of a job that was not marked done, or half a
         row). Runs written before lengths were recorded keep their results.csv.
         """
         dropped = []
@@ -84,10 +104,11 @@ class RunStore:
             if keep < len(data):
                 _truncate(log_path, keep)
                 dropped.append(f"{JOBS_LOG}: a torn last line ({len(data) - keep} bytes)")
-        lengths = [e.get("csv_bytes") for e in self._entries() if e["status"] == "done"]
+        lengths = [e.get("csv_bytes") for e in self._entries()
+                   if e["status"] in ("done", "partial", "retrying")]
         if None in lengths or not self.csv_path.exists():
             return dropped
-        committed = max((n for n in lengths if n is not None), default=0)
+        committed = lengths[-1] if lengths else 0   # the latest: a retry may have shrunk it
         size = self.csv_path.stat().st_size
         if size > committed:
             _truncate(self.csv_path, committed)
