@@ -8,7 +8,9 @@ it again after a re-enumeration exactly as it finds a real board.
 
 from __future__ import annotations
 
+import json
 import logging
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Protocol, cast
 
@@ -24,6 +26,8 @@ log = logging.getLogger(__name__)
 
 #: pid.codes' test VID:PID, for a board whose definition names no USB id
 EMULATED_VID_PID = "1209:0001"
+#: what the relay injected, one JSON line per board start (in the run's work folder)
+FAULT_LOG = "faults.jsonl"
 
 
 class ControllableDriver(BoardDriver, Protocol):
@@ -80,7 +84,15 @@ class FaultyDriver:
             self._last = self._relay.counts()
             self._relay.close()
             self._relay = None
+            self._log_counts()
         self.inner.stop()
+
+    def _log_counts(self) -> None:
+        """One line per start..stop in the work folder, for soaks to compare with rows."""
+        self._workdir.mkdir(parents=True, exist_ok=True)
+        line = {"board": self._bench_board_id, **asdict(self._last)}
+        with (self._workdir / FAULT_LOG).open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(line) + "\n")
 
     def firmware_size(self) -> tuple[int, int] | None:
         return self.inner.firmware_size()

@@ -18,7 +18,8 @@ DISRUPTIONS = {"reboots": "board reset", "hang_resets": "hang (reset by the host
                "relinks": "lost port (found again)"}
 #: info rows every job records: metric -> LinkStats counter
 TOTALS = {"board_resets": "reboots", "board_hangs": "hang_resets",
-          "link_losses": "relinks", "command_resends": "resends"}
+          "link_losses": "relinks", "command_resends": "resends",
+          "frames_garbled_to_board": "line_errors", "frames_garbled_from_board": "garbled_in"}
 
 
 class RecoveryWatch:
