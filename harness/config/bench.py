@@ -82,10 +82,27 @@ class EnergyMode(_Strict):
     idle_s: float = Field(default=0.2, ge=0.0, description="idle time before, between, after")
 
 
+class MlperfMode(_Strict):
+    """MLPerf Tiny's run rules (docs/mlperf.md): figures a submission can carry."""
+
+    min_duration_s: float = Field(default=10.0, gt=0,
+                                  description="each timed run lasts at least this, board timer")
+    min_inferences: int = Field(default=10, ge=1, description="and has at least this many")
+    inputs: int = Field(default=5, ge=1, description="performance runs, one dataset input each; "
+                        "the figure is their median")
+    energy_trials: int = Field(default=5, ge=1, description="energy runs, one input each; median")
+    warmups: int = Field(default=0, ge=0, le=10_000,
+                         description="untimed inferences before each timed run")
+    accuracy: bool = Field(default=True, description="score the whole dataset (MLPerf's "
+                           "accuracy set), never a held-out split")
+    idle_s: float = Field(default=0.2, ge=0.0, description="idle between energy trials")
+
+
 class Modes(_Strict):
     performance: PerformanceMode | None = None
     accuracy: AccuracyMode | None = None
     energy: EnergyMode | None = None
+    mlperf: MlperfMode | None = None
 
 
 class Thresholds(_Strict):
@@ -155,8 +172,10 @@ class BenchSpec(_Strict):
                     "a preflashed MLPerf Tiny DUT runs one timestamp mode: performance "
                     "(m-lap-us) needs its performance-mode firmware, energy (the timestamp "
                     "pin) its energy-mode firmware; measure them in two benches"))
-        if not (self.modes.performance or self.modes.accuracy or self.modes.energy):
-            raise _FieldError("modes", "enable at least one of performance, accuracy, energy")
+        if not (self.modes.performance or self.modes.accuracy or self.modes.energy
+                or self.modes.mlperf):
+            raise _FieldError("modes",
+                              "enable at least one of performance, accuracy, energy, mlperf")
         return self
 
     def variants_for(self, model: BenchModel) -> list[str]:
@@ -185,6 +204,15 @@ class Bench:
     @property
     def base_dir(self) -> Path:
         return self.path.parent
+
+
+def with_mlperf_rules(bench: Bench) -> Bench:
+    """The bench with MLPerf Tiny's run rules on (``harness run --mlperf``): its own
+    ``modes.mlperf`` settings if it has them, else the rules' defaults."""
+    if bench.spec.modes.mlperf is not None:
+        return bench
+    modes = bench.spec.modes.model_copy(update={"mlperf": MlperfMode()})
+    return Bench(bench.path, bench.spec.model_copy(update={"modes": modes}), bench.boards)
 
 
 def load_bench(path: Path, boards_dir: Path | None = None) -> Bench:
