@@ -27,6 +27,7 @@ from harness.errors import BoardError, MeasurementError, MonitorDisconnected
 from harness.job_power import JobPower
 from harness.measure.accuracy import measure_accuracy
 from harness.measure.energy_run import measure_energy_per_inference
+from harness.measure.mlperf_job import run_mlperf_rules
 from harness.measure.performance import measure_performance
 from harness.measure.recoveries import RecoveryWatch
 from harness.models.datasets import Dataset, load_dataset
@@ -83,7 +84,7 @@ def run_job(bench: Bench, job: Job, model_path: Path, store: RunStore, run_id: s
                              notes="text + data of the firmware ELF"),
                      ctx.row("info", "firmware_ram_bytes", firmware[1], "B", time=utc_now(),
                              notes="data + bss (arena and stack included)")]
-        rows += _run_modes(bench, job, session, hello, host, dataset, ctx, store, power)
+        rows += _run_modes(bench, job, session, hello, host, dataset, ctx, store, power, seed)
     store.append_job(job.key, rows)
     return JobOutcome(rows, hello)
 
@@ -129,7 +130,7 @@ def _dataset_for(bench: Bench, job: Job, host: TflmHostModel, seed: int) -> Data
 def _job_power(bench: Bench, job: Job, board: BoardSpec, driver: BoardDriver) -> JobPower | None:
     """The monitor that supplies this board in energy mode, if the bench has one."""
     spec = bench.spec.monitor_for(job.board.id)
-    if not bench.spec.modes.energy:
+    if not (bench.spec.modes.energy or bench.spec.modes.mlperf):
         return None
     if spec is None:
         log.warning("job %s: energy mode skipped, no power monitor powers %s", job.key,
@@ -142,7 +143,7 @@ def _job_power(bench: Bench, job: Job, board: BoardSpec, driver: BoardDriver) ->
 
 def _run_modes(bench: Bench, job: Job, session: DutSession, hello: HelloInfo,
                host: TflmHostModel, dataset: Dataset, ctx: RowContext, store: RunStore,
-               power: JobPower | None) -> list[ResultRow]:
+               power: JobPower | None, seed: int = 0) -> list[ResultRow]:
     modes = bench.spec.modes
     input_data = dataset.to_model_input(0, host.input_spec).tobytes()
     gen_note = caveat(GENERATED_INPUTS) if dataset.generated else ""
@@ -180,6 +181,11 @@ def _run_modes(bench: Bench, job: Job, session: DutSession, hello: HelloInfo,
     if modes.energy and power is not None:
         rows += watch.annotate(_energy_rows(bench, job, session, power, input_data, ctx, store,
                                             watch, latency_s), "energy")
+    if modes.mlperf:    # MLPerf Tiny's run rules, on the whole dataset (measure/mlperf_job.py)
+        assumption = _counter_meaning(hello)[1]
+        rows += watch.annotate(run_mlperf_rules(
+            bench, job, session, hello, host, ctx, store, seed=seed, power=power,
+            counter_note=caveat(assumption) if assumption else ""), "mlperf")
     return rows + watch.totals(ctx, utc_now())
 
 
