@@ -61,3 +61,5 @@ for command in (run, check, boards, report, history, compare, build, flash):
     main.add_command(command)
 main.add_command(__import__("harness.cli_compress_commands", fromlist=["compress"]).compress)
 main.add_command(__import__("harness.cli_monitor_commands", fromlist=["monitors"]).monitors)
+main.add_command(__import__("harness.cli_submission_commands",
+                            fromlist=["submission"]).submission)

@@ -13,7 +13,7 @@ from rich.table import Table
 from harness.cli_progress import JobClock
 from harness.cli_report_commands import junit_option, print_comparisons
 from harness.cli_text import labelled
-from harness.config.bench import load_bench
+from harness.config.bench import load_bench, with_mlperf_rules
 from harness.config.board import all_boards
 from harness.models.mlperf_tiny import mlperf_tiny_dir
 from harness.paths import default_cache_dir
@@ -47,14 +47,20 @@ _mlperf_opt = click.option(
 @click.option("--baseline", type=click.Path(path_type=Path, exists=True), default=None,
               metavar="RUN_OR_FILE", help="Gate the run against this run directory or "
               "results.csv with the bench's thresholds; exit 1 on a regression.")
+@click.option("--mlperf", is_flag=True,
+              help="Also measure under MLPerf Tiny's run rules (modes.mlperf, its defaults "
+                   "unless the bench sets them): input for `harness submission`.")
 @junit_option
 def run(bench_file: Path, results_dir: Path | None, mlperf_dir: Path | None, run_id: str | None,
-        seed: int, history_path: Path | None, baseline: Path | None, junit: Path | None) -> None:
+        seed: int, history_path: Path | None, baseline: Path | None, mlperf: bool,
+        junit: Path | None) -> None:
     """Run every board x model x variant of BENCH_FILE and write results/<run-id>/."""
     from harness.plan import plan_jobs
     from harness.run_bench import RunOptions, run_bench
 
     bench = load_bench(bench_file)
+    if mlperf:
+        bench = with_mlperf_rules(bench)
     results_dir = results_dir or Path(bench.spec.results_dir)
     options = RunOptions(
         results_dir=results_dir, mlperf_dir=mlperf_dir or mlperf_tiny_dir(),
