@@ -15,6 +15,7 @@ class SummaryLine:
     model: str
     variant: str
     source: str
+    protocol: str = "harness"   # harness | mlperf (results.csv before the column: harness)
     metrics: dict[str, dict[str, str]] = field(default_factory=dict)  # metric -> row
     notes: set[str] = field(default_factory=set)  # the caveats of its rows
 
@@ -50,12 +51,15 @@ def summarise(rows: list[dict[str, str]]) -> list[SummaryLine]:
     lines: dict[tuple[str, str, str], SummaryLine] = {}
     for row in rows:
         key = (row["board"], row["model"], row["variant"])
+        protocol = row.get("protocol") or "harness"
         line = lines.setdefault(key, SummaryLine(row["board"], row["board_def"],
                                                  row.get("board_kind", ""), row["model"],
-                                                 row["variant"], row["source"]))
+                                                 row["variant"], row["source"], protocol))
         line.metrics[row["metric"]] = row
         if row["source"] != line.source:  # never hide a mix of sources in one line
             line.source = "mixed"
+        if protocol != line.protocol:
+            line.protocol = "mixed"
         line.notes.update(caveats_in(row.get("notes", "")))
     return list(lines.values())
 

@@ -80,7 +80,8 @@ _ENERGY_CI = [Column("energy_ci_low", "µJ CI low", True, False),
 def summary_table(lines: list[SummaryLine]) -> Table:
     table = Table("Summary", [
         Column("board", "Board"), Column("board_def", "Board definition"),
-        Column("model", "Model"), Column("variant", "Variant"), *_ACCURACY,
+        Column("protocol", "Protocol"), Column("model", "Model"), Column("variant", "Variant"),
+        *_ACCURACY,
         Column("latency_median_ms", "Latency median ms", True),
         Column("latency_p90_ms", "Latency p90 ms", True),
         Column("energy_uj", "µJ/inference ± 95 % CI", True), *_ENERGY_CI,
@@ -90,8 +91,9 @@ def summary_table(lines: list[SummaryLine]) -> Table:
         Column("host_mismatches", "Host mismatches", True), Column("source", "Source")])
     for s in lines:
         table.rows.append({
-            "board": Cell(s.board), "board_def": Cell(s.board_def), "model": Cell(s.model),
-            "variant": Cell(s.variant), **_accuracy(s),
+            "board": Cell(s.board), "board_def": Cell(s.board_def),
+            "protocol": Cell(s.protocol), "model": Cell(s.model), "variant": Cell(s.variant),
+            **_accuracy(s),
             "latency_median_ms": _num(s.value("latency_median")),
             "latency_p90_ms": _num(s.value("latency_p90")), **_energy(s),
             "idle_mw": _num(s.value("idle_power")),
@@ -111,7 +113,8 @@ def mlperf_tables(lines: list[SummaryLine]) -> list[Table]:
     for model in dict.fromkeys(s.model for s in lines):
         table = Table(model, [
             Column("benchmark", "Benchmark", shown=False), Column("board", "Board"),
-            Column("processor", "Processor and clock"), Column("framework", "Framework"),
+            Column("protocol", "Protocol"), Column("processor", "Processor and clock"),
+            Column("framework", "Framework"),
             Column("libraries", "Libraries"), Column("variant", "Variant"),
             *_ACCURACY, Column("latency_ms", "Latency ms", True),
             Column("energy_uj", "Energy µJ", True), *_ENERGY_CI, Column("source", "Source")])
@@ -120,7 +123,8 @@ def mlperf_tables(lines: list[SummaryLine]) -> list[Table]:
             system = system_info(s.board_def)
             table.rows.append({
                 "benchmark": Cell(model), "board": Cell(f"{system.name} ({s.board})"),
-                "processor": Cell(system.processor), "framework": Cell(framework(s.board_kind)),
+                "protocol": Cell(s.protocol), "processor": Cell(system.processor),
+                "framework": Cell(framework(s.board_kind)),
                 "libraries": Cell(system.libraries), "variant": Cell(s.variant),
                 **_accuracy(s), "latency_ms": _num(s.value("latency_median")),
                 **_energy(s), "source": Cell(s.source)})

@@ -1,8 +1,9 @@
 """Every run in one SQLite file (default ``results/history.sqlite``), for trends across runs.
 
-Schema version in ``PRAGMA user_version``; a run is written in one transaction
-(run metadata + all its rows) and recording it again replaces it, so a resumed
-or re-reported run never appears twice.
+Schema version in ``PRAGMA user_version``; an older file is migrated when it is opened
+(version 1 -> 2 adds ``results.protocol``, ``harness`` for the rows it holds). A run
+is written in one transaction (run metadata + all its rows) and recording it again
+replaces it, so a resumed or re-reported run never appears twice.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from harness.errors import HarnessError
 from harness.results.store import RunStore
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_NAME = "history.sqlite"
 _SCHEMA = """
 CREATE TABLE runs (
@@ -25,12 +26,19 @@ CREATE TABLE runs (
 CREATE TABLE results (
     run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
     time TEXT, board TEXT NOT NULL, board_def TEXT, board_kind TEXT, source TEXT NOT NULL,
-    model TEXT NOT NULL, variant TEXT NOT NULL, mode TEXT, metric TEXT NOT NULL,
-    value REAL NOT NULL, unit TEXT, ci_low REAL, ci_high REAL, n INTEGER, notes TEXT);
+    protocol TEXT NOT NULL DEFAULT 'harness', model TEXT NOT NULL, variant TEXT NOT NULL,
+    mode TEXT, metric TEXT NOT NULL, value REAL NOT NULL, unit TEXT, ci_low REAL,
+    ci_high REAL, n INTEGER, notes TEXT);
 CREATE INDEX results_series ON results(metric, board, model, variant);
 """
-_ROW_COLUMNS = ("time", "board", "board_def", "board_kind", "source", "model", "variant",
-                "mode", "metric", "value", "unit", "ci_low", "ci_high", "n", "notes")
+_ROW_COLUMNS = ("time", "board", "board_def", "board_kind", "source", "protocol", "model",
+                "variant", "mode", "metric", "value", "unit", "ci_low", "ci_high", "n", "notes")
+#: how each older schema becomes the next: version -> its migration script
+_MIGRATIONS = {
+    1: "ALTER TABLE results ADD COLUMN protocol TEXT NOT NULL DEFAULT 'harness';",
+}
+#: what a results.csv written before a column existed means by leaving it out
+_ABSENT = {"protocol": "harness"}
 
 _NUMERIC = {"value", "ci_low", "ci_high", "n"}
 
@@ -78,7 +86,12 @@ class History:
             if version == 0:
                 with conn:
                     conn.executescript(_SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};")
-            elif version != SCHEMA_VERSION:
+            while version in _MIGRATIONS:
+                with conn:
+                    conn.executescript(_MIGRATIONS[version] + f"PRAGMA user_version = "
+                                       f"{version + 1};")
+                version += 1
+            if version not in (0, SCHEMA_VERSION):
                 conn.close()
                 raise HistoryError(f"{self.path}: history schema version {version}, this "
                                    f"harness reads version {SCHEMA_VERSION}")
@@ -102,7 +115,8 @@ class History:
             conn.executemany(
                 f"INSERT INTO results (run_id, {', '.join(_ROW_COLUMNS)}) "
                 f"VALUES (?{', ?' * len(_ROW_COLUMNS)})",
-                [(meta["run_id"], *(_sql_value(c, r.get(c, "")) for c in _ROW_COLUMNS))
+                [(meta["run_id"], *(_sql_value(c, r.get(c) or _ABSENT.get(c, ""))
+                                     for c in _ROW_COLUMNS))
                  for r in rows])
 
     def runs(self, bench: str | None = None, limit: int = 50) -> list[RunEntry]:

@@ -16,6 +16,7 @@ class ResultRow:
     board_def: str            # boards/<id>.yaml
     board_kind: str           # hardware | qemu | sim
     source: str               # measured | emulated | simulated
+    protocol: str             # what the board's firmware speaks: harness | mlperf
     model: str
     variant: str
     mode: str                 # performance | accuracy | energy
@@ -67,6 +68,7 @@ class RowContext:
     source: str
     model: str
     variant: str
+    protocol: str = "harness"
 
     def row(self, mode: str, metric: str, value: float, unit: str, *, time: str,
             ci: tuple[float, float] | None = None, n: int | None = None,
@@ -75,8 +77,8 @@ class RowContext:
             run_id=self.run_id, time=time, harness_version=self.harness_version,
             git_commit=self.git_commit, bench=self.bench, board=self.board,
             board_def=self.board_def, board_kind=self.board_kind, source=self.source,
-            model=self.model, variant=self.variant, mode=mode, metric=metric,
-            value=float(value), unit=unit,
+            protocol=self.protocol, model=self.model, variant=self.variant, mode=mode,
+            metric=metric, value=float(value), unit=unit,
             ci_low=None if ci is None else float(ci[0]),
             ci_high=None if ci is None else float(ci[1]),
             n=n, notes=notes,

@@ -59,7 +59,9 @@ class RunStore:
         """
         new_file = not self.csv_path.exists() or self.csv_path.stat().st_size == 0
         buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+        # a run resumed from an older harness keeps the columns its file has
+        writer = csv.DictWriter(buf, fieldnames=COLUMNS if new_file else self._columns(),
+                                lineterminator="\n", extrasaction="ignore")
         if new_file:
             writer.writeheader()
         for row in rows:
@@ -137,6 +139,10 @@ class RunStore:
 
     def completed_jobs(self) -> set[str]:
         return {job for job, entry in self.outcomes().items() if entry["status"] == "done"}
+
+    def _columns(self) -> list[str]:
+        with self.csv_path.open(newline="", encoding="utf-8") as fh:
+            return next(csv.reader(fh), list(COLUMNS))
 
     def read_rows(self) -> list[dict[str, str]]:
         if not self.csv_path.exists():
