@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 from scipy import stats
@@ -31,6 +32,10 @@ GLITCH_FRACTION = 0.2
 #: how far outside its host INFER span a marker window may still start or end: the
 #: error of the trace's host start time plus the link latency spread
 SPAN_TOLERANCE_S = 2e-3
+#: how a marker line delimits windows: ``high`` while the inferences run (the harness's
+#: firmware), or ``falls``: a window runs from one falling edge to the next (MLPerf
+#: Tiny's timestamp pin, pulled low for a moment before and after the inferences)
+MarkerWindows = Literal["high", "falls"]
 
 
 @dataclass(frozen=True)
@@ -165,7 +170,8 @@ def measure_energy(trace: TraceSource, inferences_per_window: int, marker: str =
                    windows_host_s: Sequence[tuple[float, float]] | None = None,
                    expected_window_s: float | None = None,
                    span_tolerance_s: float = SPAN_TOLERANCE_S,
-                   chunk_samples: int = CHUNK_SAMPLES) -> EnergyResult:
+                   chunk_samples: int = CHUNK_SAMPLES,
+                   marker_windows: MarkerWindows = "high") -> EnergyResult:
     """Joules per inference from marker-delimited windows of ``inferences_per_window``.
 
     Marker pulses are matched against what the host did before any becomes a
@@ -179,6 +185,10 @@ def measure_energy(trace: TraceSource, inferences_per_window: int, marker: str =
 
     Idle power comes from the trace before the first window and after the last
     one; above-idle energy subtracts it over each window's duration.
+
+    With ``marker_windows="falls"`` the windows run between falling edges instead
+    (`_pair_falls`: per host INFER span its first and last fall, else consecutive
+    falls in pairs), and the marker idles high.
     """
     if inferences_per_window < 1:
         raise MeasurementError(f"inferences per window must be >= 1, got {inferences_per_window}")
@@ -186,14 +196,19 @@ def measure_energy(trace: TraceSource, inferences_per_window: int, marker: str =
     flags = _trace_flags(trace)
     fs = trace.sample_rate
     edges = _debounce(scan.edges, debounce_s * fs)
-    pairs, dangling = _pair_windows(edges)
-    if dangling:
-        flags.append("marker still high when the trace ended: the last window is dropped")
     spans = None
     if windows_host_s is not None and trace.host_t0_s is not None:
         spans = np.asarray(windows_host_s, dtype=np.float64).reshape(-1, 2) - trace.host_t0_s
+    stray = 0
+    if marker_windows == "falls":
+        pairs, stray = _pair_falls(edges, spans, fs, span_tolerance_s, flags)
+    else:
+        pairs, dangling = _pair_windows(edges)
+        if dangling:
+            flags.append("marker still high when the trace ended: the last window is dropped")
     pairs, glitches = _select_windows(pairs, fs, expected_window_s, expected_windows, spans,
                                       span_tolerance_s, flags)
+    glitches += stray
     _check_interrupted(trace, len(pairs), expected_windows, "marker windows", flags)
     if not pairs:
         raise MeasurementError(
@@ -203,7 +218,8 @@ def measure_energy(trace: TraceSource, inferences_per_window: int, marker: str =
     if expected_windows is not None and len(pairs) != expected_windows:
         flags.append(f"found {len(pairs)} marker windows, expected {expected_windows}")
 
-    idle_power, idle_s = _idle_power(scan, pairs, fs)
+    idle_power, idle_s = _idle_power(scan, pairs, fs, idle_before=(
+        True if marker_windows == "falls" else None))
     if math.isnan(idle_power):
         flags.append("no idle time before or after the windows: above-idle energy unknown")
     windows = [Window(rise.pos / fs, fall.pos / fs, fall.energy_j - rise.energy_j,
@@ -338,12 +354,45 @@ def _pair_windows(edges: list[_Edge]) -> tuple[list[tuple[_Edge, _Edge]], bool]:
     return pairs, rise is not None
 
 
+def _pair_falls(edges: list[_Edge], spans_s: np.ndarray | None, fs: float, tolerance_s: float,
+                flags: list[str]) -> tuple[list[tuple[_Edge, _Edge]], int]:
+    """Windows between falling edges, and how many falls were dropped as strays.
+
+    With the host's INFER spans a window is each span's first and last fall (a fall
+    outside every span is a glitch; falls between those two are ignored); without
+    them, consecutive falls pair up, and an odd one at the end is dropped.
+    """
+    falls = [e for e in edges if not e.rising]
+    if spans_s is None or not len(spans_s):
+        if len(falls) % 2:
+            flags.append(f"{len(falls)} timestamp (falling) edges, an odd number: the last "
+                         "one is dropped")
+        return list(zip(falls[0::2], falls[1::2], strict=False)), len(falls) % 2
+    lo, hi = spans_s[:, 0] - tolerance_s, spans_s[:, 1] + tolerance_s
+    by_span: dict[int, list[_Edge]] = {}
+    outside = 0
+    for fall in falls:
+        inside = np.flatnonzero((lo <= fall.pos / fs) & (fall.pos / fs <= hi))
+        if len(inside):
+            by_span.setdefault(int(inside[0]), []).append(fall)
+        else:
+            outside += 1
+    if outside:
+        flags.append(f"{outside} timestamp (falling) edges outside every INFER span dropped "
+                     "as glitches")
+    lonely = [k for k, group in by_span.items() if len(group) < 2]
+    if lonely:
+        flags.append(f"{len(lonely)} INFER spans with a single timestamp edge: no window")
+    return [(g[0], g[-1]) for k, g in sorted(by_span.items()) if len(g) >= 2], outside
+
+
 def _idle_power(scan: EdgeScan, pairs: list[tuple[_Edge, _Edge]],
-                fs: float) -> tuple[float, float]:
-    """Mean power before the first window (if the trace starts low) and after the last."""
+                fs: float, idle_before: bool | None = None) -> tuple[float, float]:
+    """Mean power before the first window (if the trace starts low, or ``idle_before``)
+    and after the last."""
     first, last = pairs[0][0], pairs[-1][1]
     energy, samples = scan.total_energy_j - last.energy_j, scan.n_samples - last.pos
-    if not scan.starts_high:
+    if (not scan.starts_high) if idle_before is None else idle_before:
         energy, samples = energy + first.energy_j, samples + first.pos
     if samples <= 0:
         return math.nan, 0.0

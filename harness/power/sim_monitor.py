@@ -17,6 +17,10 @@ does: ``glitches`` one-sample marker pulses between the windows of every trace,
 and a disconnect (``disconnect_rate`` per trace, drawn from ``seed``, or always
 ``disconnect_after_s`` into the trace) that ends the trace early, marked
 ``interrupted``, and leaves the monitor unusable until configure() reconnects it.
+
+``marker_active_low`` (from the board, not the bench) reads the marker input as
+an MLPerf Tiny timestamp pin is wired: released high, pulled low while a segment
+marks; an injected glitch is then a one-sample dip.
 """
 
 from __future__ import annotations
@@ -44,7 +48,8 @@ class SimulatedMonitor:
     def __init__(self, activity_log: Path | str, idle_current_a: float, noise_a: float = 0.0,
                  seed: int = 0, sample_rate: float = 100_000.0,
                  supply_voltage: float = 3.3, glitches: int = 0, disconnect_rate: float = 0.0,
-                 disconnect_after_s: float | None = None) -> None:
+                 disconnect_after_s: float | None = None,
+                 marker_active_low: bool = False) -> None:
         if int(glitches) < 0:
             raise ConfigError("bench file", "monitors.params.glitches (sim)",
                               f"must be >= 0, got {glitches}")
@@ -63,6 +68,7 @@ class SimulatedMonitor:
         self._glitches = int(glitches)
         self._disconnect_rate = float(disconnect_rate)
         self._disconnect_after_s = disconnect_after_s
+        self._marker_active_low = bool(marker_active_low)
         self._started: float | None = None
         self._stopped: float | None = None
         #: host times the output was switched, and to what (on until told otherwise)
@@ -107,6 +113,8 @@ class SimulatedMonitor:
         if self._noise_a:
             current += self._rng.normal(0.0, self._noise_a, current.shape)
         add_glitches(marker, marker_spans, self._rate, self._glitches)
+        if self._marker_active_low:
+            marker = 1 - marker
         # only a trace without inserted (modelled) time shares the host's time base
         on_wall_time = not np.any(segments["realtime"] == 0)
         instrument = {"backend": "sim", "model": NAME, "noise_a": f"{self._noise_a:g}"}
