@@ -274,6 +274,23 @@ def test_energy_is_the_median_of_five_runs_as_long_as_the_performance_ones(rule_
     assert (rule_run / "traces" / "l4r5zi__ic-tiny__as-is.mlperf.npz").is_file()
 
 
+@pytest.mark.slow
+def test_reports_show_the_rule_figures_apart_from_the_harnesss_own(rule_run):
+    rows = _rows(rule_run)
+    report = (rule_run / "report.md").read_text()
+    assert "Columns marked (MLPerf rules) follow MLPerf Tiny's run rules" in report
+    assert "inf./s (MLPerf rules)" in report and "90.0 % top-1" in report
+    with (rule_run / "mlperf.csv").open(newline="") as fh:
+        table = {r["benchmark"]: r for r in csv.DictReader(fh)}
+    ic = table["ic-tiny"]
+    assert float(ic["mlperf_throughput"]) == float(rows["ic-tiny", "mlperf_throughput"]["value"])
+    assert float(ic["mlperf_accuracy"]) == 90.0        # the whole set
+    assert float(ic["accuracy"]) == float(rows["ic-tiny", "top1"]["value"])   # the held-out 5
+    assert float(table["ad-tiny"]["mlperf_accuracy"]) == 1.0
+    assert float(ic["mlperf_energy_uj"]) == pytest.approx(
+        float(rows["ic-tiny", "mlperf_energy_per_inference"]["value"]))
+
+
 # --- the submission folder -----------------------------------------------------------------
 
 EXPECTED_FILES = {f"results/NUCLEO-L4R5ZI_simulated/{b}/{t}/{f}"

@@ -10,6 +10,7 @@ from harness.errors import HarnessError
 from harness.report.content import SOURCE_NOTE, ReportContent
 from harness.report.figures import ReportFigure, accuracy_tradeoffs, savings_figure
 from harness.report.latency_figure import latency_distributions
+from harness.report.tables import MLPERF_RULES_NOTE
 from harness.report.trace_figure import trace_excerpt
 from harness.report.trend_figure import trend_figure
 from harness.results.history import History
@@ -34,7 +35,7 @@ def render_html(content: ReportContent, history: History | None = None) -> str:
     if history is not None and history.path.is_file():
         trend = _drawn(problems, "trend", trend_figure, history, content.meta["bench"])
     return _environment().get_template("report.html.j2").render(
-        c=content, source_note=SOURCE_NOTE.replace("**", ""),
+        c=content, source_note=SOURCE_NOTE.replace("**", ""), mlperf_note=MLPERF_RULES_NOTE,
         tradeoffs=accuracy_tradeoffs(content.lines),
         latency=_drawn(problems, "latency distributions", latency_distributions, run_dir,
                        content.lines),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from harness.report.content import SOURCE_NOTE, ReportContent
-from harness.report.tables import markdown_table
+from harness.report.tables import MLPERF_RULES_NOTE, markdown_table
 
 
 def render_markdown(content: ReportContent) -> str:
@@ -15,7 +15,7 @@ def render_markdown(content: ReportContent) -> str:
              *markdown_table(content.summary)]
     if content.notes:
         lines += ["", "Notes:"] + [f"- {n}" for n in content.notes]
-    lines += ["", "## MLPerf Tiny style, per benchmark"]
+    lines += ["", "## MLPerf Tiny style, per benchmark", "", MLPERF_RULES_NOTE]
     for table in content.mlperf:
         lines += ["", f"### {table.title} ({table.source})", "", *markdown_table(table)]
     for table in (content.savings_table, content.cards_table):
