@@ -1,5 +1,5 @@
 """Shared fixtures: a session-wide model cache so the digits CNN is trained once, and no
-test reaching PlatformIO's registry by accident."""
+test reaching PlatformIO's registry by accident; the options of the hardware suite."""
 
 from __future__ import annotations
 
@@ -11,6 +11,19 @@ import pytest
 from harness.firmware.platformio import REGISTRY_ENV
 from harness.models.mlperf_tiny import MLPERF_TINY_HINT, mlperf_tiny_dir
 from tests.instruments.pio_registry import closed_port_url
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("hardware", "the hardware suite (tests/hardware/, docs/firmware.md)")
+    group.addoption("--hardware-port", metavar="PORT", default=None,
+                    help="run tests/hardware against the board on PORT (a device or any "
+                         "pyserial URL, e.g. /dev/ttyACM0, socket://127.0.0.1:4000)")
+    group.addoption("--board", metavar="BOARD_ID", default=None,
+                    help="the board on --hardware-port: a boards/<BOARD_ID>.yaml")
+    group.addoption("--hardware-model", metavar="PATH", default=None,
+                    help="the .tflite the board runs (its outputs are checked against the TFLM "
+                         "host runtime); without it a board running a model is checked for "
+                         "protocol and timing only")
 
 
 @pytest.fixture(scope="session", autouse=True)

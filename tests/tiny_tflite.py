@@ -97,3 +97,25 @@ def dense_float_model(path: Path, weights: np.ndarray, bias: np.ndarray) -> Path
     y = g.tensor((1, units), "float32")
     g.op("FULLY_CONNECTED", [x, w, b], [y])
     return g.write(path, [x], [y])
+
+
+def small_int8_cnn(path: Path, seed: int = 0) -> Path:
+    """An int8 CONV_2D (3x3, 4 channels, per-channel scales, ReLU) then FULLY_CONNECTED
+    to 3 classes: the quantized kernels a board runs (CMSIS-NN, ESP-NN), in 2 KB."""
+    rng = np.random.default_rng(seed)
+    in_scale, conv_scales, conv_out = 0.05, (0.02, 0.03, 0.025, 0.04), 0.1
+    fc_scale, out_scale = 0.01, 0.6
+    g = TinyGraph()
+    x = g.tensor((1, 8, 8, 1), "int8", scale=in_scale, zero_point=-3)
+    w = g.tensor((4, 3, 3, 1), "int8", rng.integers(-127, 128, (4, 3, 3, 1)),
+                 scale=conv_scales)
+    b = g.tensor((4,), "int32", rng.integers(-500, 500, 4),
+                 scale=tuple(in_scale * s for s in conv_scales))
+    h = g.tensor((1, 6, 6, 4), "int8", scale=conv_out, zero_point=-10)
+    g.op("CONV_2D", [x, w, b], [h], padding=fb.Padding.VALID, strideW=1, strideH=1,
+         fusedActivationFunction=fb.ActivationFunctionType.RELU)
+    fw = g.tensor((3, 144), "int8", rng.integers(-40, 41, (3, 144)), scale=fc_scale)
+    fb_ = g.tensor((3,), "int32", rng.integers(-2000, 2000, 3), scale=conv_out * fc_scale)
+    y = g.tensor((1, 3), "int8", scale=out_scale)
+    g.op("FULLY_CONNECTED", [h, fw, fb_], [y])
+    return g.write(path, [x], [y])
