@@ -172,6 +172,11 @@ class BenchSpec(_Strict):
                     "a preflashed MLPerf Tiny DUT runs one timestamp mode: performance "
                     "(m-lap-us) needs its performance-mode firmware, energy (the timestamp "
                     "pin) its energy-mode firmware; measure them in two benches"))
+            if board.protocol == "mlperf" and self.modes.mlperf is not None:
+                raise _FieldError(f"boards[{i}].protocol", (
+                    "modes.mlperf (MLPerf Tiny's run rules) drives boards over the harness's "
+                    "protocol only; measure a board speaking MLPerf's text protocol with the "
+                    "bench's own modes"))
         if not (self.modes.performance or self.modes.accuracy or self.modes.energy
                 or self.modes.mlperf):
             raise _FieldError("modes",
@@ -211,8 +216,9 @@ def with_mlperf_rules(bench: Bench) -> Bench:
     ``modes.mlperf`` settings if it has them, else the rules' defaults."""
     if bench.spec.modes.mlperf is not None:
         return bench
-    modes = bench.spec.modes.model_copy(update={"mlperf": MlperfMode()})
-    return Bench(bench.path, bench.spec.model_copy(update={"modes": modes}), bench.boards)
+    data = bench.spec.model_dump()
+    data["modes"]["mlperf"] = {}
+    return Bench(bench.path, validate(BenchSpec, data, bench.path), bench.boards)
 
 
 def load_bench(path: Path, boards_dir: Path | None = None) -> Bench:
