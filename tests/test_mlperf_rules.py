@@ -284,6 +284,34 @@ def test_energy_is_the_median_of_five_runs_as_long_as_the_performance_ones(rule_
 
 
 @pytest.mark.slow
+def test_energy_runs_the_monitor_cut_short_are_measured_again(ic_data, tmp_path):
+    """The simulated monitor drops out of its first trace (seed 1 of its fault stream draws
+    a disconnect, then none): that pass is measured again, on a monitor opened anew."""
+    bench = {"name": "mlperf-monitor-loss",
+             "boards": [{"id": "l4r5zi", "board": "nucleo_l4r5zi", "kind": "sim"}],
+             "monitors": [{"id": "mon", "backend": "sim", "powers": "l4r5zi",
+                           "sample_rate": 20000,
+                           "params": {"disconnect_rate": 0.5, "seed": 1}}],
+             "models": [{"id": "ic-tiny", "path": str(ic_data / "ic.tflite"),
+                         "dataset": f"mlperf:{ic_data / 'ic01'}"}],
+             "modes": {"mlperf": {"accuracy": False}}}
+    path = tmp_path / "bench.yaml"
+    path.write_text(yaml.safe_dump(bench, sort_keys=False))
+    result = CliRunner().invoke(main, ["run", str(path), "--results-dir",
+                                       str(tmp_path / "results")], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    (run_dir,) = [p for p in (tmp_path / "results").iterdir() if p.is_dir()]
+    record = _records(run_dir)["ic-tiny"]
+    again = [line for line in record.log["energy"] if "measured again" in line]
+    assert len(again) == 1 and "monitor" in again[0].lower()
+    assert record.energy is not None and len(record.energy) == 5
+    assert all(t.elapsed_s >= 10 for t in record.energy)
+    assert record.median_energy_j * record.median_throughput == pytest.approx(
+        ACTIVE_A * SUPPLY_V, rel=0.02)                 # what the board drew: its power
+    assert record.accuracy is None and "mlperf_top1" not in {m for _, m in _rows(run_dir)}
+
+
+@pytest.mark.slow
 def test_reports_show_the_rule_figures_apart_from_the_harnesss_own(rule_run):
     rows = _rows(rule_run)
     report = (rule_run / "report.md").read_text()
