@@ -23,6 +23,6 @@ class Recovery:
     board: str                              # named in every message
     reset: Callable[[], None] | None = None  # the driver's reset (or power-cycle)
     relink: Relink | None = None
-    attempts: int = 3                       # recoveries per command before the job fails
+    attempts: int = 5                       # recoveries per command before the job fails
     relink_timeout_s: float = 10.0          # re-enumeration takes 1-3 s on real USB
     ready_timeout_s: float = 5.0            # boot to READY after a reset (ROM text included)

@@ -37,6 +37,12 @@ class RecoveryWatch:
         now = self._counts()
         return {name: now[name] - self._mark[name] for name in now}
 
+    def disturbed(self) -> dict[str, int]:
+        """What since the mark ran a command again: a reset, hang, lost port or resend.
+        (A garbled frame that was not a command's reply or a command changes nothing.)"""
+        delta = self.since_mark()
+        return {name: delta[name] for name in (*DISRUPTIONS, "resends") if delta[name]}
+
     def annotate(self, rows: list[ResultRow], mode: str) -> list[ResultRow]:
         """Caveat ``mode``'s rows with what the board did since the last mode ended."""
         delta, self._mark = self.since_mark(), self._counts()
