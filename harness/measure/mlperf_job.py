@@ -49,6 +49,8 @@ from harness.results.store import RunStore
 log = logging.getLogger(__name__)
 
 MODE = "mlperf"
+#: session counters that mean a command ran again: an energy pass with one is measured again
+RERUNS = (*DISRUPTIONS, "resends")
 RULES_NOTE = "MLPerf Tiny run rules"
 
 
@@ -89,7 +91,7 @@ def run_mlperf_rules(bench: Bench, job: Job, session: DutSession, hello: HelloIn
         per_inference = float(np.median([w.seconds / w.inferences for w in windows]))
         trials = measure_energy_trials(
             session, power, inputs[:rules.energy_trials], per_inference, rules, run_log,
-            lambda: sum(getattr(session.stats, name) for name in DISRUPTIONS),
+            lambda: sum(getattr(session.stats, name) for name in RERUNS),
             store.job_file("traces", job.key, ".mlperf.npz"))
     else:
         log.info("job %s: no MLPerf energy runs, no power monitor powers %s", job.key,

@@ -250,9 +250,10 @@ def measure_energy_trials(session: RuleSession, power: MonitorSupply,
     """One run per input under the monitor, all of one length (the trace's marker windows
     share one count); a trial's energy is the sum of its windows.
 
-    A pass in which the board was reset, hung or lost (``disruptions()``, a running
-    count, went up) or the monitor went away (it is opened again) is measured again
-    (bounded); so is one with a run found short on the trace.
+    A pass in which a command ran again (the board was reset, hung or lost, or an
+    exchange was resent: ``disruptions()``, a running count, went up) or the monitor
+    went away (it is opened again) is measured again (bounded); so is one with a run
+    found short on the trace.
     """
     problems: list[str] = []
     per_inference = seconds_per_inference
@@ -268,8 +269,8 @@ def measure_energy_trials(session: RuleSession, power: MonitorSupply,
             log("energy", f"Energy runs measured again: {problems[-1]}")
             continue
         if disruptions() > before:
-            problems.append(f"the board was reset, hung or lost {disruptions() - before} "
-                            "time(s) during the runs")
+            problems.append(f"{disruptions() - before} command(s) ran again during the runs "
+                            "(a board reset, hang, lost port or resend)")
             log("energy", f"Energy runs measured again: {problems[-1]}")
             continue
         trials = _trials(result, inputs, plan)
