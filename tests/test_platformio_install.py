@@ -54,7 +54,7 @@ def test_a_refused_registry_fails_at_once_a_hanging_one_at_the_timeout() -> None
     assert probe.url is None and "Connection refused" in probe.detail and took < 1.0
     with PioRegistry({}, mode="hang") as registry:
         probe, took = _timed_probe((registry.url, dead), timeout=1.0)
-    assert probe.url is None and 1.0 <= took < 1.5
+    assert probe.url is None and 1.0 <= took < 2.0
     assert probe.detail == f"{registry.url}: no answer within 1 s; {dead}: [Errno 111] " \
                            "Connection refused"
 
