@@ -11,15 +11,19 @@ import logging
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import serial
 
+from harness.boards.bring_up import board_link
 from harness.boards.driver import BoardDriver, LinkHint, create_driver
 from harness.boards.latency_model import estimate
 from harness.config.bench import Bench
 from harness.config.board import BoardSpec
+from harness.dut.client import DutClient
 from harness.dut.messages import HelloInfo
+from harness.dut.mlperf_session import MlperfIdentity
 from harness.dut.recovery import Recovery
 from harness.dut.session import DutSession
 from harness.dut.transport import open_link
@@ -34,6 +38,7 @@ from harness.models.datasets import Dataset, load_dataset
 from harness.models.tflite_inspect import inspect_tflite
 from harness.models.tflm_host import TflmHostModel
 from harness.plan import Job
+from harness.power.energy import MarkerWindows
 from harness.results.metadata import git_commit, harness_version, utc_now
 from harness.results.rows import (
     GENERATED_INPUTS,
@@ -52,7 +57,7 @@ ENERGY_ATTEMPTS = 3
 @dataclass(frozen=True)
 class JobOutcome:
     rows: list[ResultRow]
-    hello: HelloInfo
+    hello: HelloInfo | MlperfIdentity   # what the board said it is
 
 
 def run_job(bench: Bench, job: Job, model_path: Path, store: RunStore, run_id: str,
@@ -62,16 +67,27 @@ def run_job(bench: Bench, job: Job, model_path: Path, store: RunStore, run_id: s
     ctx = RowContext(run_id=run_id, harness_version=harness_version(),
                      git_commit=git_commit(bench.base_dir), bench=bench.spec.name,
                      board=job.board.id, board_def=board.id, board_kind=board.kind,
-                     source=driver.source, model=job.model.id, variant=job.variant)
+                     source=driver.source, model=job.model.id, variant=job.variant,
+                     protocol=job.board.protocol)
     host = TflmHostModel.load(model_path)
     dataset = _dataset_for(bench, job, host, seed)
+    if job.board.protocol == "mlperf":     # MLPerf Tiny's text protocol: job_mlperf.py
+        from harness.job_mlperf import run_mlperf_job
+        rows, identity = run_mlperf_job(
+            bench, job, board, model_path, host, dataset, ctx, store,
+            make_driver=lambda mode: _driver_for(bench, job, board, store.run_dir / "work",
+                                                 mode),
+            make_power=lambda phase_driver: _job_power(bench, job, board, phase_driver),
+            energy_rows=_energy_rows)
+        store.append_job(job.key, rows)
+        return JobOutcome(rows, identity)
     power = _job_power(bench, job, board, driver)
     with ExitStack() as stack:
         stack.callback(driver.stop)
         if power is not None:    # the monitor supplies the board: on before it boots
             stack.callback(power.close)
             power.open()
-        url = driver.start(model_path)
+        url = board_link(driver, job.board, model_path)     # preflashed: found, not flashed
         session = stack.enter_context(_session(job, board, driver, url, model_path))
         session.wait_ready(READY_TIMEOUT_S)     # else it booted before we listened
         hello = session.hello()
@@ -89,11 +105,15 @@ def run_job(bench: Bench, job: Job, model_path: Path, store: RunStore, run_id: s
     return JobOutcome(rows, hello)
 
 
-def _driver_for(bench: Bench, job: Job, board: BoardSpec, workdir: Path) -> BoardDriver:
+def _driver_for(bench: Bench, job: Job, board: BoardSpec, workdir: Path,
+                timestamp_mode: Literal["performance", "energy"] = "performance"
+                ) -> BoardDriver:
     driver = create_driver(board, workdir, LinkHint(job.board.port, job.board.serial_number,
-                                                    job.board.pace))
+                                                    job.board.pace, job.board.protocol,
+                                                    timestamp_mode))
     faults = bench.spec.faults
-    if faults is not None and faults.afflicts(job.board.id):
+    # faults sit between a board the harness starts and the host; a preflashed one is not
+    if faults is not None and faults.afflicts(job.board.id) and job.board.firmware == "build":
         from harness.faults import wrap_with_faults
         return wrap_with_faults(driver, board, faults, job.board.id, workdir)
     return driver
@@ -198,9 +218,10 @@ def _counter_meaning(hello: HelloInfo) -> tuple[str, str]:
     return "cycles", ""
 
 
-def _energy_rows(bench: Bench, job: Job, session: DutSession, power: JobPower,
+def _energy_rows(bench: Bench, job: Job, session: DutClient, power: JobPower,
                  input_data: bytes, ctx: RowContext, store: RunStore, watch: RecoveryWatch,
-                 latency_s: float | None) -> list[ResultRow]:
+                 latency_s: float | None,
+                 marker_windows: MarkerWindows = "high") -> list[ResultRow]:
     energy_mode = bench.spec.modes.energy
     assert energy_mode is not None
     trace_path = store.job_file("traces", job.key, ".npz")
@@ -211,7 +232,8 @@ def _energy_rows(bench: Bench, job: Job, session: DutSession, power: JobPower,
         try:
             result = measure_energy_per_inference(
                 session, power.monitor, input_data, energy_mode.windows,
-                energy_mode.inferences_per_window, energy_mode.idle_s, trace_path, latency_s)
+                energy_mode.inferences_per_window, energy_mode.idle_s, trace_path, latency_s,
+                marker_windows)
             disturbed = {k: v for k, v in watch.since_mark().items() if v}
             if not disturbed:
                 break

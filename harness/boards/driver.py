@@ -56,11 +56,15 @@ Pace = Literal["instant", "realtime"]
 @dataclass(frozen=True)
 class LinkHint:
     """Where the bench says a board is plugged in (hardware boards), and how a simulated
-    board keeps time (``realtime``: modelled latency in wall time, link at its serial rate)."""
+    board keeps time (``realtime``: modelled latency in wall time, link at its serial rate).
+    A simulated board also serves the protocol its firmware would speak: MLPerf Tiny's
+    text protocol in one of its two firmware builds (``timestamp_mode``)."""
 
     port: str = "auto"
     serial_number: str | None = None
     pace: Pace = "instant"
+    protocol: Literal["harness", "mlperf"] = "harness"
+    timestamp_mode: Literal["performance", "energy"] = "performance"
 
 
 DriverFactory = Callable[["BoardSpec", Path, LinkHint], BoardDriver]

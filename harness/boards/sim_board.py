@@ -8,6 +8,9 @@ SIGUSR1 is its reset line: the board reboots at once (an INFER in progress is
 lost) and sends READY. SIGSTOP hangs it, as a stuck firmware would; the driver
 sends SIGCONT before SIGUSR1 to bring it back. ``--pace realtime`` makes an
 INFER take its modelled time and holds the link to the board's serial rate.
+``--protocol mlperf`` serves MLPerf Tiny's text protocol instead
+(harness/dut/mlperf_device.py); ``--timestamp-mode energy`` is its energy-mode
+build, which talks at the board's energy-mode baud rate.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from pathlib import Path
 from harness.boards.sim_runner import SimulatedRunner
 from harness.config.board import BoardSpec, load_board
 from harness.dut.device import ProtocolDevice
+from harness.dut.mlperf_device import MlperfDevice, build_mlperf_device
 from harness.dut.pty_link import ResetLine, open_pty, serve
 from harness.models.tflite_inspect import inspect_tflite
 from harness.models.tflm_host import TflmHostModel
@@ -58,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--activity-log", type=Path, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pace", choices=["instant", "realtime"], default="instant")
+    parser.add_argument("--protocol", choices=["harness", "mlperf"], default="harness")
+    parser.add_argument("--timestamp-mode", choices=["performance", "energy"],
+                        default="performance")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="sim-board %(levelname)s %(message)s")
@@ -65,8 +72,17 @@ def main(argv: list[str] | None = None) -> int:
     board = load_board(args.board_file)
     realtime = args.pace == "realtime"
     reset = ResetLine()
-    device = build_device(board, args.model, args.activity_log, args.seed,
-                          reset.sleep if realtime else None)
+    sleep = reset.sleep if realtime else None
+    rate = board.serial.bytes_per_s
+    device: ProtocolDevice | MlperfDevice
+    if args.protocol == "mlperf":
+        device = build_mlperf_device(board, args.model, mode=args.timestamp_mode,
+                                     activity_log=args.activity_log, seed=args.seed,
+                                     realtime_sleep=sleep)
+        if args.timestamp_mode == "energy":
+            rate = (board.energy_link.baudrate or board.serial.baudrate) / 10
+    else:
+        device = build_device(board, args.model, args.activity_log, args.seed, sleep)
     master_fd, slave_path = open_pty()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -75,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGUSR1, lambda *_: reset.request())
     sys.stdout.write(f"{READY_PREFIX}{slave_path}\n")
     sys.stdout.flush()
-    serve(master_fd, device, stop, board.serial.bytes_per_s if realtime else None, reset)
+    serve(master_fd, device, stop, rate if realtime else None, reset)
     return 0
 
 

@@ -1,7 +1,9 @@
 """Driver for simulated boards: starts the sim_board process and returns its pty.
 
 Board control is by signal: ``reset()`` is SIGCONT (in case it hangs) then
-SIGUSR1 (the board reboots and sends READY), ``hang()`` is SIGSTOP.
+SIGUSR1 (the board reboots and sends READY), ``hang()`` is SIGSTOP. With
+``protocol="mlperf"`` the board runs MLPerf Tiny firmware instead
+(harness/dut/mlperf_device.py), built for ``timestamp_mode``.
 """
 
 from __future__ import annotations
@@ -29,11 +31,14 @@ class SimDriver:
     source = "simulated"
 
     def __init__(self, board: BoardSpec, workdir: Path, seed: int = 0,
-                 pace: Pace = "instant") -> None:
+                 pace: Pace = "instant", protocol: str = "harness",
+                 timestamp_mode: str = "performance") -> None:
         self._board = board
         self._workdir = workdir
         self._seed = seed
         self.pace = pace
+        self.protocol = protocol
+        self.timestamp_mode = timestamp_mode
         self._proc: subprocess.Popen[str] | None = None
         self._url: str | None = None
         #: the simulated board's power wire: the simulated monitor reads what it draws
@@ -47,7 +52,8 @@ class SimDriver:
         board_file = boards_dir() / f"{self._board.id}.yaml"
         cmd = [sys.executable, "-m", "harness.boards.sim_board", "--board-file", str(board_file),
                "--model", str(model), "--activity-log", str(self.virtual_wire),
-               "--seed", str(self._seed), "--pace", self.pace]
+               "--seed", str(self._seed), "--pace", self.pace, "--protocol", self.protocol,
+               "--timestamp-mode", self.timestamp_mode]
         log.info("starting simulated %s with %s", self._board.id, model.name)
         # stderr to a file, not a pipe: a chatty runtime must never block the board
         with self.log_path.open("w") as err:
@@ -120,10 +126,15 @@ class SimDriver:
 
     def virtual_wire_params(self) -> dict:
         """What a simulated monitor on this board's supply sees: its draw, idle included."""
-        return {"activity_log": self.virtual_wire,
-                "idle_current_a": self._board.power.idle_current_a}
+        params = {"activity_log": self.virtual_wire,
+                  "idle_current_a": self._board.power.idle_current_a}
+        if self.protocol == "mlperf" and self.timestamp_mode == "energy":
+            params["marker_active_low"] = True     # MLPerf's timestamp pin: pulled low to mark
+        return params
 
 
 @register_driver("sim")
 def _create(board: BoardSpec, workdir: Path, link: LinkHint) -> SimDriver:
-    return SimDriver(board, workdir, pace=link.pace)  # no port to be told about: only its pace
+    # no port to be told about: only its pace, and the firmware it runs
+    return SimDriver(board, workdir, pace=link.pace, protocol=link.protocol,
+                     timestamp_mode=link.timestamp_mode)

@@ -530,3 +530,23 @@ def _quote(lines: list[str]) -> str:
         return "nothing"
     shown = " / ".join(lines[:6])
     return repr(shown if len(shown) <= 200 else shown[:200] + "…")
+
+
+@dataclass(frozen=True)
+class MlperfOutputs:
+    """Accuracy's reading of an MLPerf DUT's replies (measure/accuracy.py, OutputReader):
+    the output re-quantised from the printed values, or ad01's own score; agreement
+    with the host runtime is judged at the printed precision (``%0.3f``)."""
+
+    codec: MlperfCodec
+
+    def read(self, reply: MlperfResult) -> tuple[np.ndarray | None, float | None]:
+        out = reply.output
+        return (None if out is None else self.codec.output_spec.from_bytes(out),
+                reply.results.score)
+
+    def agrees(self, raw_in: np.ndarray, reference_out: np.ndarray,
+               reply: MlperfResult) -> bool:
+        expected = self.codec.expected_text(np.ascontiguousarray(raw_in).tobytes(),
+                                            np.ascontiguousarray(reference_out).tobytes())
+        return self.codec.agrees(reply.results.text, expected)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from harness.dut.session import DutSession
+from harness.dut.client import DutClient
 from harness.errors import MeasurementError
 from harness.power.energy import (
     EnergyResult,
@@ -26,7 +26,7 @@ MARKER = "marker"
 HOST_TIMESTAMP_JITTER_S = 2e-3
 
 
-def measure_energy_per_inference(session: DutSession, monitor: PowerMonitor, input_data: bytes,
+def measure_energy_per_inference(session: DutClient, monitor: PowerMonitor, input_data: bytes,
                                  windows: int, inferences_per_window: int, idle_s: float,
                                  trace_path: Path | None = None,
                                  latency_s: float | None = None,

@@ -25,12 +25,17 @@ class Scorer:
         self._outputs: list[np.ndarray] = []
         self._errors: list[float] = []
 
-    def add(self, raw_in: np.ndarray, raw_out: np.ndarray) -> None:
-        self._outputs.append(np.asarray(raw_out).reshape(-1))
+    def add(self, raw_in: np.ndarray, raw_out: np.ndarray | None,
+            error: float | None = None) -> None:
+        """One sample's raw output; or, for a board that reports only the reconstruction
+        error it computed itself (MLPerf Tiny's ad01 DUT), ``error`` and no output."""
+        self._outputs.append(np.empty(0) if raw_out is None else np.asarray(raw_out).reshape(-1))
         if self._dataset.task == "anomaly":
-            recon = self._out.dequantize(raw_out).reshape(-1)
-            real_in = self._in.dequantize(raw_in).reshape(-1)
-            self._errors.append(float(np.mean((real_in - recon) ** 2)))
+            if error is None:
+                recon = self._out.dequantize(raw_out).reshape(-1)
+                real_in = self._in.dequantize(raw_in).reshape(-1)
+                error = float(np.mean((real_in - recon) ** 2))
+            self._errors.append(float(error))
 
     @property
     def n(self) -> int:

@@ -1,0 +1,162 @@
+"""`harness run` with boards that speak MLPerf Tiny's text protocol, end to end.
+
+A simulated board started by the harness serves the protocol as MLPerf firmware
+would (performance mode, then its energy-mode build); preflashed DUTs are the
+emulated MLPerf DUT (harness/dut/mlperf_device.py) served on real ptys, some of
+them misbehaving as real ones do.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from harness.boards.sim_board import build_device
+from harness.cli import main
+from harness.config.board import find_board
+from harness.dut.mlperf_device import DutQuirks, build_mlperf_device
+from harness.dut.pty_link import ByteDevice, open_pty, serve
+
+BOARD = find_board("nucleo_l4r5zi")
+
+
+@contextmanager
+def served(device: ByteDevice) -> Iterator[str]:
+    master_fd, slave_path = open_pty()
+    stop = threading.Event()
+    thread = threading.Thread(target=serve, args=(master_fd, device, stop), daemon=True)
+    thread.start()
+    try:
+        yield slave_path
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        os.close(master_fd)
+
+
+def _write(tmp_path: Path, boards: list[dict], monitors: list[dict], modes: dict,
+           model: str = "mlperf:ic01_int8.tflite") -> Path:
+    path = tmp_path / "bench.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "mlperf-duts", "boards": boards, "monitors": monitors,
+        "models": [{"id": "ic", "path": model}], "modes": modes}, sort_keys=False))
+    return path
+
+
+def _run(bench: Path, tmp_path: Path, mlperf_dir: Path):
+    result = CliRunner().invoke(main, ["run", str(bench), "--results-dir",
+                                       str(tmp_path / "results"), "--mlperf-dir",
+                                       str(mlperf_dir)], catch_exceptions=False)
+    (run_dir,) = [p for p in (tmp_path / "results").iterdir() if p.is_dir()]
+    return result, run_dir
+
+
+def _rows(run_dir: Path) -> dict[tuple[str, str], dict[str, str]]:
+    with (run_dir / "results.csv").open(newline="") as fh:
+        return {(r["board"], r["metric"]): r for r in csv.DictReader(fh)}
+
+
+def _outcomes(run_dir: Path) -> dict[str, dict]:
+    lines = (run_dir / "jobs.jsonl").read_text().splitlines()
+    return {e["job"]: e for e in map(json.loads, lines)}
+
+
+@pytest.mark.slow
+def test_an_mlperf_board_gives_the_rows_of_a_harness_board(tmp_path: Path,
+                                                           mlperf_dir: Path) -> None:
+    """The same simulated board behind either protocol: the same figures, within the
+    board's jitter; energy through the timestamp pin's falling edges at 9600 Bd."""
+    boards = [{"id": "l4-mlperf", "board": "nucleo_l4r5zi", "kind": "sim", "protocol": "mlperf"},
+              {"id": "l4-harness", "board": "nucleo_l4r5zi", "kind": "sim"}]
+    monitors = [{"id": f"mon-{b['id']}", "backend": "sim", "powers": b["id"]} for b in boards]
+    bench = _write(tmp_path, boards, monitors, {
+        "performance": {"warmups": 1, "runs": 10}, "accuracy": {"samples": 10},
+        "energy": {"windows": 3, "inferences_per_window": 3, "idle_s": 0.05}})
+    result, run_dir = _run(bench, tmp_path, mlperf_dir)
+    assert result.exit_code == 0, result.output
+    rows = _rows(run_dir)
+    assert {r["protocol"] for (b, _), r in rows.items() if b == "l4-mlperf"} == {"mlperf"}
+    assert {r["protocol"] for (b, _), r in rows.items() if b == "l4-harness"} == {"harness"}
+    mlperf_ms = float(rows["l4-mlperf", "latency_median"]["value"])
+    harness_ms = float(rows["l4-harness", "latency_median"]["value"])
+    assert mlperf_ms == pytest.approx(harness_ms, rel=0.03)
+    assert rows["l4-mlperf", "latency_median"]["n"] == "5"        # five infer commands
+    assert "m-lap-us of 5 infer commands" in rows["l4-mlperf", "latency_median"]["notes"]
+    assert rows["l4-mlperf", "host_reference_mismatches"]["value"] == "0.0"
+    mlperf_uj = float(rows["l4-mlperf", "energy_per_inference"]["value"])
+    harness_uj = float(rows["l4-harness", "energy_per_inference"]["value"])
+    # a window also holds the first timestamp pulse: 100 µs against 3 × 0.7 s
+    assert mlperf_uj == pytest.approx(harness_uj, rel=0.01)
+    assert rows["l4-mlperf", "energy_per_inference"]["n"] == "3"
+    assert "ic01" in rows["l4-mlperf", "model_bytes"]["notes"]
+    assert (run_dir / "raw" / "l4-mlperf__ic__as-is.cycles.npy").is_file()
+    assert len(list((run_dir / "traces").glob("*.npz"))) == 2
+    report = (run_dir / "report.md").read_text()
+    assert "| Protocol |" in report and "| l4-mlperf | nucleo_l4r5zi | mlperf |" in report
+    with sqlite3.connect(tmp_path / "results" / "history.sqlite") as conn:
+        got = set(conn.execute("SELECT board, protocol FROM results").fetchall())
+    conn.close()
+    assert got == {("l4-mlperf", "mlperf"), ("l4-harness", "harness")}
+
+
+def test_misbehaving_preflashed_duts_fail_clearly_and_the_others_complete(
+        tmp_path: Path, mlperf_dir: Path) -> None:
+    ic01 = mlperf_dir / "ic01_int8.tflite"
+    quirks = {"good": DutQuirks(), "other-model": DutQuirks(model="kws01"),
+              "refuses": DutQuirks(refuse="infer"),
+              "hangs": DutQuirks(silent_after_db_lines=5),
+              "noise": DutQuirks(garbage_from="infer")}
+    with ExitStack() as stack:
+        ports = {name: stack.enter_context(served(build_mlperf_device(BOARD, ic01, quirks=q)))
+                 for name, q in quirks.items()}
+        boards = [{"id": name, "board": "nucleo_l4r5zi", "kind": "sim", "protocol": "mlperf",
+                   "firmware": "preflashed", "port": port} for name, port in ports.items()]
+        bench = _write(tmp_path, boards, [], {"performance": {"warmups": 1, "runs": 2},
+                                              "accuracy": {"samples": 2}})
+        result, run_dir = _run(bench, tmp_path, mlperf_dir)
+    outcomes = _outcomes(run_dir)
+    assert outcomes["good/ic/as-is"]["status"] == "done"
+    rows = _rows(run_dir)
+    assert rows["good", "latency_median"]["n"] == "2"
+    assert rows["good", "latency_median"]["source"] == "simulated"
+    failed = {job.split("/")[0]: e["message"] for job, e in outcomes.items()
+              if e["status"] == "failed"}
+    assert set(failed) == {"other-model", "refuses", "hangs", "noise"}
+    assert "board other-model: `profile%` reports model 'kws01'" in failed["other-model"]
+    assert "'ic01'" in failed["other-model"]
+    assert "board refuses: `infer 1 1%` was refused: e-[infer failed]" in failed["refuses"]
+    assert "board hangs stopped answering during `upload of 3072 bytes" in failed["hangs"]
+    assert "cannot reset it" in failed["hangs"]
+    assert "no m-ready after `db " in failed["hangs"]
+    assert "board noise" in failed["noise"] and "`infer 1 1%`" in failed["noise"]
+    assert "not text" in failed["noise"]
+    assert not {b for b, _ in rows} - {"good"}      # nothing half-written for the others
+    assert result.exit_code != 0
+
+
+def test_a_preflashed_harness_protocol_board_is_checked_by_its_model_hash(
+        tmp_path: Path, mlperf_dir: Path) -> None:
+    """Never built or flashed: found on its port, and HELLO's model hash must match."""
+    with served(build_device(BOARD, mlperf_dir / "ic01_int8.tflite", None, 0)) as right, \
+            served(build_device(BOARD, mlperf_dir / "kws01_int8.tflite", None, 0)) as stale:
+        boards = [{"id": "right", "board": "nucleo_l4r5zi", "kind": "sim",
+                   "firmware": "preflashed", "port": right},
+                  {"id": "stale", "board": "nucleo_l4r5zi", "kind": "sim",
+                   "firmware": "preflashed", "port": stale}]
+        bench = _write(tmp_path, boards, [], {"performance": {"warmups": 0, "runs": 3}})
+        result, run_dir = _run(bench, tmp_path, mlperf_dir)
+    outcomes = _outcomes(run_dir)
+    assert outcomes["right/ic/as-is"]["status"] == "done"
+    assert outcomes["stale/ic/as-is"]["status"] == "failed"
+    assert "board reports model hash" in outcomes["stale/ic/as-is"]["message"]
+    assert _rows(run_dir)["right", "latency_median"]["protocol"] == "harness"
