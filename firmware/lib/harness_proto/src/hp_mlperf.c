@@ -326,18 +326,21 @@ static uint32_t dtype_bytes(uint8_t dtype)
     }
 }
 
-/* Element p of a tensor as a float: dequantised ((q - zero_point) * scale) if
- * quantised, else its value. */
+/* Element p of a tensor as a float: dequantised ((q - zero_point) * scale, as
+ * MLPerf Tiny's DequantizeInt8ToFloat) if quantised, else its value. */
 static float element(const hp_tensor *t, const uint8_t *p)
 {
-    int64_t q;
+    int32_t q;
     switch (t->dtype) {
     case DTYPE_FLOAT32:
         return float_at(p);
-    case DTYPE_INT32:
-        q = (int32_t)((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-                      (uint32_t)p[3] << 24);
-        break;
+    case DTYPE_INT32: {
+        /* q - zero_point may not fit an int32: subtract in float (no 64-bit
+         * integer to float conversion, which would pull in soft-float code) */
+        float v = (float)(int32_t)((uint32_t)p[0] | (uint32_t)p[1] << 8 |
+                                   (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
+        return t->scale == 0.0f ? v : (v - (float)t->zero_point) * t->scale;
+    }
     case DTYPE_INT16:
         q = (int16_t)(uint16_t)(p[0] | p[1] << 8);
         break;
