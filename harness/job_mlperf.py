@@ -189,6 +189,9 @@ def _performance(bench: Bench, job: Job, board: BoardSpec, session: MlperfSessio
         f"m-lap-us of {n} infer commands ({', '.join(map(str, perf.runs_per_sample))} "
         f"inferences, {mode.warmups} warm-ups each): median and p90 of their means per "
         f"inference; DUT {identity.name}",
+        caveat(f"the emulated board's m-lap-us counts instructions, assuming 1 instruction "
+               f"per cycle at {board.clock_hz / 1e6:g} MHz (QEMU has no cycle timing)")
+        if board.cycle_counter.kind == "systick-icount" else "",
         caveat(GENERATED_INPUTS) if dataset.generated else "")
     return [ctx.row("performance", "latency_median", perf.median_ms, "ms", time=utc_now(),
                     n=n, notes=note),

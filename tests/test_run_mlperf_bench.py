@@ -26,6 +26,7 @@ from harness.cli import main
 from harness.config.board import find_board
 from harness.dut.mlperf_device import DutQuirks, build_mlperf_device
 from harness.dut.pty_link import ByteDevice, open_pty, serve
+from tests.skips import TFLM_IN_QEMU
 
 BOARD = find_board("nucleo_l4r5zi")
 
@@ -160,3 +161,31 @@ def test_a_preflashed_harness_protocol_board_is_checked_by_its_model_hash(
     assert outcomes["stale/ic/as-is"]["status"] == "failed"
     assert "board reports model hash" in outcomes["stale/ic/as-is"]["message"]
     assert _rows(run_dir)["right", "latency_median"]["protocol"] == "harness"
+    assert result.exit_code != 0
+
+
+@pytest.mark.slow
+@TFLM_IN_QEMU[0]
+@TFLM_IN_QEMU[1]
+def test_the_emulated_board_answers_mlperf_as_it_answers_the_harness(tmp_path: Path,
+                                                                     mlperf_dir: Path) -> None:
+    """The project's firmware in QEMU speaks both protocols: one image, the same KWS model,
+    the same instruction-counted latency either way and outputs equal to the host's."""
+    boards = [{"id": "qemu-mlperf", "board": "qemu_mps2_an386", "kind": "qemu",
+               "protocol": "mlperf"},
+              {"id": "qemu-harness", "board": "qemu_mps2_an386", "kind": "qemu"}]
+    bench = _write(tmp_path, boards, [], {"performance": {"warmups": 1, "runs": 5},
+                                          "accuracy": {"samples": 3}},
+                   model="mlperf:kws01_int8.tflite")
+    result, run_dir = _run(bench, tmp_path, mlperf_dir)
+    assert result.exit_code == 0, result.output
+    rows = {(b, m): r for (b, m), r in _rows(run_dir).items()}
+    assert {r["source"] for r in rows.values()} == {"emulated"}
+    assert "model kws01" in rows["qemu-mlperf", "model_bytes"]["notes"]
+    mlperf_ms = float(rows["qemu-mlperf", "latency_median"]["value"])
+    harness_ms = float(rows["qemu-harness", "latency_median"]["value"])
+    assert mlperf_ms == pytest.approx(harness_ms, rel=2e-3)    # + the lap prints' instructions
+    assert "counts instructions" in rows["qemu-mlperf", "latency_median"]["notes"]
+    assert rows["qemu-mlperf", "host_reference_mismatches"]["value"] == "0.0"
+    assert rows["qemu-mlperf", "firmware_flash_bytes"]["value"] == \
+        rows["qemu-harness", "firmware_flash_bytes"]["value"]       # one image, two protocols
