@@ -106,9 +106,10 @@ class RunStore:
             if keep < len(data):
                 _truncate(log_path, keep)
                 dropped.append(f"{JOBS_LOG}: a torn last line ({len(data) - keep} bytes)")
-        lengths = [e.get("csv_bytes") for e in self._entries()
-                   if e["status"] in ("done", "partial", "retrying")]
-        if None in lengths or not self.csv_path.exists():
+        recorded = [e.get("csv_bytes") for e in self._entries()
+                    if e["status"] in ("done", "partial", "retrying")]
+        lengths = [n for n in recorded if n is not None]
+        if len(lengths) < len(recorded) or not self.csv_path.exists():
             return dropped
         committed = lengths[-1] if lengths else 0   # the latest: a retry may have shrunk it
         size = self.csv_path.stat().st_size
