@@ -133,7 +133,8 @@ class History:
               model: str | None = None, variant: str | None = None,
               limit: int = 50) -> list[TrendPoint]:
         """One metric across the most recent ``limit`` runs, oldest first."""
-        where, args = ["x.metric = ?"], [metric]
+        where = ["x.metric = ?"]
+        args: list[str | int] = [metric]
         for column, value in (("r.bench", bench), ("x.board", board), ("x.model", model),
                               ("x.variant", variant)):
             if value is not None:
