@@ -140,14 +140,14 @@ class Supervised(subprocess.Popen):
         if self.returncode is None:
             os.kill(self.pid, sig)
 
-    def _watch_cmd(self, report_fd: int) -> None:
+    def _watch_cmd(self, report_fd: int, cmd: list[str]) -> None:
         """Read CMD's pid from the supervisor (it has forked CMD once it writes it)."""
         with os.fdopen(report_fd, "rb") as report:
             line = report.read()
         if not line:
             self.wait()
             raise OSError(f"the process supervisor exited ({self.returncode}) before "
-                          f"starting {self.args[6:]}")
+                          f"starting {cmd}")
         self.cmd_pid = int(line)
         try:
             self._cmd_pidfd = os.pidfd_open(self.cmd_pid)
@@ -173,7 +173,7 @@ def spawn(cmd: list[str], *, stdin: File = None, stdout: File = None, stderr: Fi
                           pass_fds=(watch, report_w))
     finally:
         os.close(report_w)
-    proc._watch_cmd(report_r)
+    proc._watch_cmd(report_r, cmd)
     return proc
 
 
