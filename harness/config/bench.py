@@ -128,13 +128,14 @@ class BenchSpec(_Strict):
 
     @model_validator(mode="after")
     def _cross_references(self) -> BenchSpec:
-        for field, items in (("boards", self.boards), ("monitors", self.monitors),
-                             ("models", self.models)):
+        for field, ids in (("boards", [b.id for b in self.boards]),
+                           ("monitors", [m.id for m in self.monitors]),
+                           ("models", [m.id for m in self.models])):
             seen: set[str] = set()
-            for i, item in enumerate(items):
-                if item.id in seen:
-                    raise _FieldError(f"{field}[{i}].id", f"duplicate id {item.id!r}")
-                seen.add(item.id)
+            for i, item_id in enumerate(ids):
+                if item_id in seen:
+                    raise _FieldError(f"{field}[{i}].id", f"duplicate id {item_id!r}")
+                seen.add(item_id)
         named = [("variants", self.variants)] + [
             (f"models[{i}].variants", m.variants) for i, m in enumerate(self.models) if m.variants]
         for where, names in named:
