@@ -116,7 +116,7 @@ class Trace:
         arrays |= {f"marker_{name}": ch for name, ch in self.markers.items()}
         tmp = path.with_name(path.name + ".part")
         with tmp.open("wb") as fh:
-            np.savez_compressed(fh, **arrays)
+            np.savez_compressed(fh, allow_pickle=False, **arrays)
         tmp.replace(path)
 
     @classmethod
