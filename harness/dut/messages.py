@@ -348,9 +348,10 @@ class HelloInfo:
     @classmethod
     def unpack(cls, body: bytes) -> HelloInfo:
         r = _Reader("HELLO_INFO", body)
-        head = [int(r.num(code, name)) for code, name in zip(
-            "BBHBII", ("protocol_version", "capabilities", "max_payload", "rx_window",
-                       "clock_hz", "arena_used"), strict=True)]
+        protocol_version, capabilities, max_payload, rx_window, clock_hz, arena_used = (
+            int(r.num(code, name)) for code, name in zip(
+                "BBHBII", ("protocol_version", "capabilities", "max_payload", "rx_window",
+                           "clock_hz", "arena_used"), strict=True))
         model_hash, board_id, counter = r.take(32, "model_hash"), r.str8("board_id"), \
             r.str8("counter")
         inputs = tuple(_unpack_tensor(r, f"inputs[{i}]")
@@ -358,7 +359,8 @@ class HelloInfo:
         outputs = tuple(_unpack_tensor(r, f"outputs[{i}]")
                         for i in range(int(r.num("B", "n_outputs"))))
         r.end()
-        return cls(*head, model_hash, board_id, counter, inputs, outputs)
+        return cls(protocol_version, capabilities, max_payload, rx_window, clock_hz,
+                   arena_used, model_hash, board_id, counter, inputs, outputs)
 
 
 HostMessage = Hello | LoadBegin | LoadChunk | Infer | ReadOutput | Ping
