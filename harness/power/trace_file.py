@@ -89,7 +89,7 @@ class TraceWriter:
             raise MeasurementError(f"{self.path}: voltage samples given for a fixed supply "
                                    "or missing for a measured one")
         self._current.append(current_a)
-        if self._voltage is not None:
+        if self._voltage is not None and voltage_v is not None:  # both or neither (above)
             self._voltage.append(voltage_v)
         for name, column in self._markers.items():
             column.append(markers[name])
@@ -157,7 +157,7 @@ class TraceFile:
 
     def chunks(self, size: int) -> Iterator[TraceChunk]:
         """Consecutive blocks of at most ``size`` samples, each read fresh from disk."""
-        names = {"current": (_CURRENT[0], _CURRENT[1])}
+        names: dict[str, tuple[str, np.dtype]] = {"current": (_CURRENT[0], _CURRENT[1])}
         if self._fixed_voltage is None:
             names["voltage"] = (_VOLTAGE[0], _VOLTAGE[1])
         names |= {f"m:{m}": (f"marker_{m}.npy", _MARKER) for m in self._marker_names}
@@ -172,7 +172,7 @@ class TraceFile:
                 if any(len(v) != count for v in block.values()):
                     raise MeasurementError(f"{self.path}: trace file is shorter than its "
                                            f"{self.n_samples} samples")
-                volts = block.get("voltage", self._fixed_voltage)
+                volts = block["voltage"] if self._fixed_voltage is None else self._fixed_voltage
                 yield TraceChunk(start, block["current"], volts,
                                  {m: block[f"m:{m}"] for m in self._marker_names})
         finally:
