@@ -11,6 +11,7 @@ acquisition is reported as an error, not as a short trace.
 from __future__ import annotations
 
 import logging
+import math
 import socket
 import time
 from typing import Any, Literal
@@ -40,7 +41,7 @@ def _host_port(resource: str) -> tuple[str, int]:
         raise MeasurementError(f"{INSTRUMENT}: resource {resource!r} is not host:port") from None
 
 
-def _why(exc: Exception) -> str:
+def _why(exc: BaseException) -> str:
     return str(getattr(exc, "message", None) or exc or type(exc).__name__)
 
 
@@ -158,7 +159,8 @@ class OtiiMonitor:
         if self._client is None:
             client = otii_client.OtiiClient()
             client.connect(host=self._host, port=self._port,
-                           try_for_seconds=self._connect_timeout_s, licensing=self._licensing)
+                           try_for_seconds=math.ceil(self._connect_timeout_s),  # whole seconds
+                           licensing=self._licensing)
             self._client = client
         return self._client.otii
 
@@ -198,7 +200,10 @@ class _OtiiErrors:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: type | None, exc: BaseException | None, tb: object) -> bool:
+    def __exit__(self, kind: type | None, exc: BaseException | None,
+                 tb: object) -> Literal[False]:
+        if exc is None:
+            return False
         if _gone(exc):
             raise MonitorDisconnected(f"{self._where} failed, the Otii is gone: "
                                       f"{_why(exc)}") from exc
