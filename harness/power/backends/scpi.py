@@ -244,7 +244,8 @@ class ScpiMonitor:
         if over.any():  # kept in the trace at full scale, counted, and flagged downstream
             full_scale = self._range or float(np.max(np.abs(current[~over]), initial=0.0))
             current[over] = np.copysign(full_scale, np.nan_to_num(current[over]))
-        rate, dropped, extra = self._rate, 0, {}
+        extra: dict[str, str] = {}
+        rate, dropped = self._rate, 0
         if d.timestamped:
             rate, dropped, extra = _rate_from_timestamps(values[:, 1])
         if count >= points:  # the buffer filled: the end of the run is missing
