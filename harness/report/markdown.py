@@ -18,9 +18,9 @@ def render_markdown(content: ReportContent) -> str:
     lines += ["", "## MLPerf Tiny style, per benchmark", "", MLPERF_RULES_NOTE]
     for table in content.mlperf:
         lines += ["", f"### {table.title} ({table.source})", "", *markdown_table(table)]
-    for table in (content.savings_table, content.cards_table):
-        if table is not None:
-            lines += ["", f"## {table.title} ({table.source})", "", *markdown_table(table)]
+    for extra in (content.savings_table, content.cards_table):
+        if extra is not None:
+            lines += ["", f"## {extra.title} ({extra.source})", "", *markdown_table(extra)]
     for title, items in (("Skipped jobs", content.skipped), ("Failed jobs", content.failed)):
         if items:
             lines += ["", f"## {title}", ""] + [f"- `{job}`: {msg}" for job, msg in items]
