@@ -46,8 +46,9 @@ def accuracy_tradeoffs(lines: list[SummaryLine]) -> list[ReportFigure]:
         for ax, metric, label in zip(fig.subplots(1, 2), ("energy_per_inference",
                                                           "latency_median"),
                                      ("µJ per inference", "median latency, ms"), strict=True):
-            pts = [(s.value(metric), s.accuracy(), f"{s.model}/{s.variant}") for s in mine
-                   if s.value(metric) is not None]
+            pts = [(value, accuracy, f"{s.model}/{s.variant}") for s in mine
+                   if (value := s.value(metric)) is not None
+                   and (accuracy := s.accuracy()) is not None]
             _pareto_axes(ax, pts, label)
         figures.append(embed(fig, f"Accuracy trade-offs on {board}", sources_of(mine),
                              "Pareto front: no other model/variant is both cheaper and more "
