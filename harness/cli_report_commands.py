@@ -110,7 +110,8 @@ def history(history_path: Path, bench: str | None, metric: str | None, board: st
         series = (p.board, p.model, p.variant)
         before = previous.get(series)
         delta = f"{(p.value - before) / before * 100:+.2f} %" if before else "–"
-        ci = f"[{_num(p.ci_low)}, {_num(p.ci_high)}]" if p.ci_low is not None else "–"
+        ci = (f"[{_num(p.ci_low)}, {_num(p.ci_high)}]"
+              if p.ci_low is not None and p.ci_high is not None else "–")
         table.add_row(p.run_id, p.started, p.board, p.model, p.variant,
                       f"{_num(p.value)} {p.unit}", ci, delta, p.source)
         previous[series] = p.value
