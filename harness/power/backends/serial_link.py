@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import serial
 from serial.tools import list_ports
+from serial.tools.list_ports_common import ListPortInfo
 
 from harness.errors import MeasurementError
 
@@ -33,7 +34,7 @@ def open_port(instrument: str, resource: str | None, baudrate: int) -> serial.Se
                                f"{exc}") from exc
 
 
-def ports_with_usb_id(vid: int, pid: int) -> list[list_ports.ListPortInfo]:
+def ports_with_usb_id(vid: int, pid: int) -> list[ListPortInfo]:
     return [p for p in list_ports.comports() if p.vid == vid and p.pid == pid]
 
 
