@@ -10,6 +10,7 @@ repeated on a fresh upload of its input. Waits come from waits.py.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -210,7 +211,7 @@ class DutSession:
             msg = Infer(warmups if first else 0, n, int(flags))
             results.append(self._recovering(
                 f"INFER of {msg.warmups} warm-ups + {n} runs",
-                lambda msg=msg, last=last: self._infer_once(msg, want_output and last, timeout)))
+                functools.partial(self._infer_once, msg, want_output and last, timeout)))
             done += n
         final = results[-1]
         cycles = tuple(c for r in results for c in r.cycles or ()) if per_run else None
@@ -293,7 +294,7 @@ class DutSession:
         if frame.type != expected:
             raise ProtocolError(f"expected {expected.name} in reply to {msg.TYPE.name}, got "
                                 f"{type_name(frame.type)}")
-        return reply.unpack(frame.body)  # type: ignore[attr-defined, no-any-return]
+        return reply.unpack(frame.body)  # type: ignore[attr-defined]
 
     def _upload(self, data: bytes) -> UploadStats:
         """Windows of W chunks; on a noisy line a failed window's chunks shrink (each is
@@ -378,6 +379,7 @@ class DutSession:
     def _recovering(self, what: str, op: Callable[[], R], needs_input: bool = True) -> R:
         """Run ``op``; on a reset, hang or lost link, recover and run it again (bounded)."""
         failures: list[str] = []
+        problem: ProtocolError
         while True:
             try:
                 if needs_input:
