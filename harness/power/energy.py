@@ -120,16 +120,18 @@ class EdgeScan:
         if high[0] != (self._prev_marker > 0.5):
             j = np.concatenate(([0], j))
         if len(j):
-            self._add_edges(j, level, high, current, power, volts, csum, scale)
+            self._add_edges(j, level, self._prev_marker, high, current, power, volts, csum,
+                            scale)
         self.n_samples += n
         self.total_energy_j += float(csum[-1]) * scale
         self._prev_marker, self._prev_power = float(level[-1]), _power(-1, current, power, volts)
 
-    def _add_edges(self, j: np.ndarray, level: np.ndarray, high: np.ndarray,
+    def _add_edges(self, j: np.ndarray, level: np.ndarray, prev_level: float, high: np.ndarray,
                    current: np.ndarray, power: np.ndarray | None, volts: np.ndarray | float,
                    csum: np.ndarray, scale: float) -> None:
-        """Edges between local samples j-1 and j (j = 0: the previous chunk's last sample)."""
-        a = np.where(j > 0, level[j - 1], self._prev_marker).astype(np.float64)
+        """Edges between local samples j-1 and j (j = 0: the previous chunk's last sample,
+        whose marker level is ``prev_level``)."""
+        a = np.where(j > 0, level[j - 1], prev_level).astype(np.float64)
         b = level[j].astype(np.float64)
         local = (j - 0.5) + (0.5 - a) / (b - a)
         k = np.floor(local).astype(np.int64)  # the sample the edge falls in: j-1 or j
