@@ -294,7 +294,9 @@ def _load_mlperf(request: DatasetRequest) -> Dataset:
     if encoding not in BIN_ENCODINGS or (windowed and encoding != "float32"):
         raise ModelError(f"mlperf:{request.arg}: encoding {encoding!r} is not one of "
                          f"{BIN_ENCODINGS} (anomaly-detection files are float32)")
-    xs, ys, groups = [], [], []
+    xs: list[np.ndarray] = []
+    ys: list[np.ndarray] = []
+    groups: list[np.ndarray] = []
     for index, (name, num_classes, label, *window) in enumerate(rows):
         if not 0 <= label < num_classes:
             raise ModelError(f"{folder / 'y_labels.csv'}: {name}: label {label} is outside "
