@@ -29,6 +29,7 @@ import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -211,7 +212,7 @@ def timeline(segments: np.ndarray, wall_start: float, wall_span: float, idle_a: 
     inserted = np.concatenate(([0.0], np.cumsum(m_dur)))  # modelled time before the k-th
 
     def virtual(wall: np.ndarray, after_inserts_at_wall: bool) -> np.ndarray:
-        side = "right" if after_inserts_at_wall else "left"
+        side: Literal["left", "right"] = "right" if after_inserts_at_wall else "left"
         return wall + inserted[np.searchsorted(m_rel, wall, side=side)]
 
     m_start = m_rel + inserted[:-1]
