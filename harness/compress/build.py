@@ -43,9 +43,9 @@ def build_tflite(variant: Variant, source: ModelSource, train: Dataset,
     calibration = fit_input(model, train, what)[:CALIBRATION_SAMPLES]
     facts: dict[str, Any] = {"calibration": f"{len(calibration)} samples"}
     if variant.needs_keras:
-        data = train_data(model, train, what)
-        facts["targets"] = data.targets
-        model, trained = _train(variant, model, data, seed)
+        fit = train_data(model, train, what)
+        facts["targets"] = fit.targets
+        model, trained = _train(variant, model, fit, seed)
         facts.update(trained)
     return convert_keras(model, variant.quantization, calibration), facts
 
