@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from harness.compress.evaluate import host_accuracy, litert_runner
 from harness.compress.quantize import convert_keras
@@ -134,7 +135,7 @@ def _build(out: Path, settings: TrainingSettings) -> None:
 
 
 def _train(tf: ModuleType, keras: ModuleType, train: Dataset, test: Dataset,
-           settings: TrainingSettings) -> tuple[object, float]:
+           settings: TrainingSettings) -> tuple[Any, float]:
     # Fixed names and a fresh Keras session: auto-numbered names (conv2d_3) would make the
     # files of a second build in one process differ from the first.
     keras.backend.clear_session()
