@@ -175,7 +175,8 @@ class Relay:
         os.close(self._wake_w)
 
     def _call(self, action: Callable[[], None]) -> None:
-        done, failed = threading.Event(), []
+        done = threading.Event()
+        failed: list[Exception] = []
         with self._lock:
             self._requests.append((action, done, failed))
         self._wake()
