@@ -77,11 +77,11 @@ def check_models(bench: Bench, models: Mapping[ModelKey, ResolvedModel]) -> list
         findings += [Finding(level, path, field, f"variant {variant}: {message}")
                      for level, message in facts[resolved.path].problems]
     for job in plan_jobs(bench):
-        resolved = models.get((job.model.id, job.variant))
-        if resolved is None or resolved.path is None:
+        job_model = models.get((job.model.id, job.variant))
+        if job_model is None or job_model.path is None:
             continue
         board = bench.boards[job.board.id]
-        for message in _does_not_fit(facts[resolved.path], board):
+        for message in _does_not_fit(facts[job_model.path], board):
             findings.append(Finding("error", path, f"models[{index[job.model.id]}].path",
                                     f"variant {job.variant} on board {job.board.id!r}: "
                                     f"{message}"))
