@@ -25,11 +25,14 @@ from harness.dut.mlperf_device import (
     MlperfDevice,
     build_mlperf_device,
 )
-from harness.dut.mlperf_session import DutRefused, MlperfSession
+from harness.dut.mlperf_session import DutRefused, MlperfOutputs, MlperfSession
 from harness.dut.pty_link import ResetLine, open_pty, serve
 from harness.dut.recovery import Recovery
 from harness.dut.transport import open_link
 from harness.errors import BoardError, BoardSilent, ProtocolError, ReplyTimeout
+from harness.measure.accuracy import measure_accuracy
+from harness.measure.scoring import Scorer
+from harness.models.datasets import Dataset
 from harness.models.tflm_host import TflmHostModel
 from harness.power.sim_activity import ActivityReader
 from harness.tensors import TensorSpec
@@ -274,3 +277,43 @@ def test_per_run_times_are_refused_before_anything_is_sent(ic01: Path) -> None:
     with session_on(build_mlperf_device(BOARD, ic01)) as session, \
             pytest.raises(ValueError, match="whole infer command"):
         session.infer(0, 3, per_run=True)
+
+
+# --- accuracy through the protocol -------------------------------------------------------
+
+
+def test_accuracy_over_the_protocol_scores_as_over_the_host(ic01: Path) -> None:
+    """Top-1 from re-quantised m-results equals top-1 from the host runtime's outputs."""
+    host = TflmHostModel.load(ic01)
+    rng = np.random.default_rng(11)
+    x = rng.uniform(0, 255, (12, 32, 32, 3)).astype(np.float32)
+    raw = [host.input_spec.quantize(v[None]) for v in x]
+    predicted = np.array([int(np.argmax(host.run(r))) for r in raw])
+    y = np.where(np.arange(12) % 3 == 0, (predicted + 1) % 10, predicted)   # 4 of 12 wrong
+    data = Dataset("synthetic", "classification", x, y.astype(np.int64))
+    codec = MlperfCodec.for_model(host.input_spec, host.output_spec)
+    with session_on(build_mlperf_device(BOARD, ic01)) as session:
+        result = measure_accuracy(session, data, host.input_spec, host.output_spec, 12,
+                                  reference=host.run, reader=MlperfOutputs(codec))
+    assert result.top1 == pytest.approx(8 / 12)
+    assert result.mismatches == 0
+
+
+def test_ad01_auc_comes_from_the_scores_the_dut_prints(mlperf_dir: Path) -> None:
+    model = mlperf_dir / "ad01_int8.tflite"
+    host = TflmHostModel.load(model)
+    rng = np.random.default_rng(12)
+    spec = host.input_spec
+    x = rng.normal(0.0, 8.0, (10, 640)).astype(np.float32)
+    x[5:] += rng.normal(0.0, 25.0, (5, 640)).astype(np.float32)      # louder: "anomalous"
+    data = Dataset("synthetic", "anomaly", x, np.array([0] * 5 + [1] * 5))
+    codec = MlperfCodec.for_model(spec, host.output_spec)
+    with session_on(build_mlperf_device(BOARD, model)) as session:
+        result = measure_accuracy(session, data, spec, host.output_spec, 10,
+                                  reference=host.run, reader=MlperfOutputs(codec))
+    on_host = Scorer(data, spec, host.output_spec)
+    for i in range(10):
+        raw_in = data.to_model_input(i, spec)
+        on_host.add(raw_in, host.run(raw_in))
+    assert result.mismatches == 0
+    assert result.auc is not None and result.auc == pytest.approx(on_host.auc(), abs=1e-9)
