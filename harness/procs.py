@@ -11,7 +11,7 @@ The supervisor
   parent-death signal fires when the *thread* that forked exits, and the harness
   may spawn from any thread.)
 - is a child subreaper (``PR_SET_CHILD_SUBREAPER``), so descendants whose parent
-  dies (gcc under make, the sim board's forkserver helpers) become its
+  dies (gcc under make, the TFLM probe helper's forks) become its
   children instead of escaping to init; it ends all of them, not just CMD;
 - gives CMD ``PR_SET_PDEATHSIG = SIGKILL`` (the supervisor is single-threaded,
   so the thread caveat does not apply), should the supervisor itself be killed;
@@ -20,8 +20,7 @@ The supervisor
   did (same code, or the same signal), so callers see CMD's status.
 
 Forked helpers that are not programs get the same guarantee from
-``die_with_parent`` (a forked child) and ``exit_with`` (a process-pool worker,
-whose forkserver parent outlives the harness while any worker lives).
+``die_with_parent``.
 """
 
 from __future__ import annotations
@@ -69,24 +68,6 @@ def die_with_parent(parent_pid: int) -> None:
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent_pid:  # the parent ended before the line above
         os._exit(1)
-
-
-def exit_with(pid: int) -> None:
-    """Process-pool initializer: SIGKILL this process when process ``pid`` ends.
-
-    A forkserver keeps running while any of its children does, and a pool worker
-    waits on its task queue forever: without this both outlive a killed harness.
-    """
-    try:
-        watched = os.pidfd_open(pid)
-    except ProcessLookupError:
-        os._exit(1)
-
-    def watch() -> None:
-        select.select([watched], [], [])
-        os.kill(os.getpid(), signal.SIGKILL)  # forked children die with us (die_with_parent)
-
-    threading.Thread(target=watch, name=f"exit-with-{pid}", daemon=True).start()
 
 
 # --- the harness side ---------------------------------------------------------------

@@ -11,7 +11,8 @@ from tiny_tflite import TinyGraph, dense_float_model
 
 from harness.errors import ModelError
 from harness.models.tflite_inspect import inspect_tflite
-from harness.models.tflm_host import ARENA_ALIGNMENT, TflmHostModel
+from harness.models.tflm_host import TflmHostModel
+from harness.models.tflm_probe import ARENA_ALIGNMENT
 from harness.tensors import TensorSpec
 
 pytestmark = pytest.mark.tflm

@@ -4,24 +4,13 @@ It gives the outputs a board running TFLM must give (the simulated board's
 outputs and the host reference of accuracy runs) and the arena the model needs.
 
 Arena usage: the figure that matters is the smallest arena with which TFLM can
-allocate the model. TFLM's RecordingMicroAllocator prints what the allocated
-model occupies (``print_allocations``, from C++ on stderr), but that is a lower
-bound only: memory planning needs temporary space on top of it (~650 B more
-for the MLPerf AD model). So we read the recorded total by pointing file
-descriptors 1 and 2 at a temporary file, then probe arenas upward from it in
-16-byte steps (TFLM's alignment), galloping then bisecting, until one loads.
-
-Each probe runs in a forked child: TFLM can crash the process when an arena is
-too small (a model with resource variables segfaults at its recorded total)
-or a flatbuffer is malformed. A crash then only fails that probe. The forks
-happen in a helper process started from a clean forkserver, never in the
-caller: forking a process that has other threads (TensorFlow's, after training)
-can crash or deadlock the child, which would read as "TFLM cannot load it".
-Only after the helper has found the model loadable do we load it in-process.
-The capture also keeps TFLM's messages off the console and puts them into our
-errors. The figure is the host's: on a 32-bit MCU TFLM's per-tensor structs are
-smaller, so a board needs slightly less (the activation plan, the bulk, is the
-same).
+allocate the model. Finding it means loading the model again and again, which
+can crash the process (an arena too small, a malformed flatbuffer): that
+happens in a helper program (`tflm_probe.py`), which also says why TFLM cannot
+load a model. Only after the helper has found the model loadable do we load it
+in-process, with TFLM's messages kept off the console. The figure is the host's:
+on a 32-bit MCU TFLM's per-tensor structs are smaller, so a board needs slightly
+less (the activation plan, the bulk, is the same).
 
 State: the interpreter keeps variables (resource variables, LSTM state) between
 invokes. ``run`` resets it first (< 1 µs) so each output depends on its input
@@ -30,24 +19,16 @@ only, as a freshly started board's would.
 
 from __future__ import annotations
 
-import faulthandler
 import logging
-import multiprocessing
-import os
-import re
-import threading
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from harness.errors import ModelError
+from harness.models.tflm_probe import ProbeHelper
 from harness.native_output import CapturedNativeOutput
-from harness.procs import die_with_parent, exit_with
 from harness.tensors import TensorSpec
 
 log = logging.getLogger(__name__)
@@ -55,98 +36,8 @@ log = logging.getLogger(__name__)
 # The runtime's own default is 10x the file size, too small for tiny models with
 # large activations; untouched host pages cost nothing.
 MIN_DEFAULT_ARENA_BYTES = 4 << 20
-ARENA_ALIGNMENT = 16  # TFLM's MicroArenaBufferAlignment()
-_ARENA_TOTAL = re.compile(r"Arena allocation total (\d+) bytes")
 _MAX_TENSORS = 64  # more inputs than this is not a TinyML model
-
-
-def _loads_in_child(load: Callable[[], Any]) -> bool:
-    """Whether ``load`` succeeds, tried in a forked child so that a crash cannot take us down."""
-    parent = os.getpid()
-    pid = os.fork()
-    if pid == 0:  # child: no Python cleanup, just the verdict
-        die_with_parent(parent)  # a probe never outlives the helper
-        faulthandler.disable()  # a crash here is an answer, not a report for the console
-        code = 1
-        try:
-            load()
-            code = 0
-        except BaseException as exc:  # say why on the captured stderr, then exit
-            os.write(2, f"{type(exc).__name__}: {exc}\n".encode())
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    code = os.waitstatus_to_exitcode(status)
-    if code < 0:
-        log.debug("TFLM load crashed with signal %d", -code)
-    return code == 0
-
-
-def _smallest_arena(loads_with: Callable[[int], bool], lower: int, works: int) -> int:
-    """Smallest arena, in alignment steps from ``lower``, that loads; ``works`` is known to."""
-    if loads_with(lower):
-        return lower
-    step = ARENA_ALIGNMENT
-    while lower + step < works:  # gallop: the gap is usually a few hundred bytes
-        if loads_with(lower + step):
-            works = lower + step
-            break
-        lower, step = lower + step, step * 2
-    while works - lower > ARENA_ALIGNMENT:  # bisect, keeping sizes on the alignment grid
-        mid = lower + (works - lower) // (2 * ARENA_ALIGNMENT) * ARENA_ALIGNMENT
-        lower, works = (lower, mid) if loads_with(mid) else (mid, works)
-    return works
-
-
-@dataclass(frozen=True)
-class _Probe:
-    arena_used: int = 0
-    error: str = ""  # why TFLM cannot load the model ("" when it can)
-
-
-def _probe(data: bytes, arena: int) -> _Probe:
-    """In the helper process: can TFLM load ``data``, and with how small an arena?"""
-    from tflite_micro.python.tflite_micro import runtime
-
-    def loads(size: int) -> Any:
-        return runtime.Interpreter.from_bytes(data, arena_size=size)
-
-    def loads_with(size: int) -> bool:
-        return _loads_in_child(lambda: loads(size))
-
-    with CapturedNativeOutput() as out:
-        if not loads_with(arena):
-            reason = " | ".join(filter(None, out.text().splitlines())) or "the runtime crashed"
-            return _Probe(error=f"TFLM cannot load it (arena {arena} bytes): {reason}")
-        loads(arena).print_allocations()
-        match = _ARENA_TOTAL.search(out.text())
-        if match is None:
-            return _Probe(error="TFLM printed no 'Arena allocation total' line (did the "
-                                f"tflite-micro output format change?): {out.text()[:200]!r}")
-        return _Probe(arena_used=_smallest_arena(loads_with, int(match.group(1)), arena))
-
-
-_helper: ProcessPoolExecutor | None = None
-_helper_lock = threading.Lock()
-
-
-def _run_probe(data: bytes, arena: int) -> _Probe:
-    """Run `_probe` in the long-lived helper process (started once, from a forkserver)."""
-    global _helper
-    with _helper_lock:
-        if _helper is None:
-            # exit_with: the worker and its forkserver would outlive a killed caller (its
-            # watcher thread waits in select() holding no lock, so the probe forks stay safe)
-            _helper = ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("forkserver"),
-                initializer=exit_with, initargs=(os.getpid(),))
-        helper = _helper
-    try:
-        return helper.submit(_probe, data, arena).result()
-    except BrokenProcessPool:  # the helper itself died: start afresh next time
-        with _helper_lock:
-            _helper = None
-        raise ModelError("the TFLM probe process died unexpectedly") from None
+_probe_helper = ProbeHelper()
 
 
 class TflmHostModel:
@@ -171,7 +62,7 @@ class TflmHostModel:
         if len(data) < 8 or data[4:8] != b"TFL3":
             raise ModelError(f"{path}: not a TFLite flatbuffer (no 'TFL3' identifier at byte 4)")
         arena = arena_size or max(10 * len(data), MIN_DEFAULT_ARENA_BYTES)
-        probe = _run_probe(data, arena)
+        probe = _probe_helper.run(data, arena)
         if probe.error:
             raise ModelError(f"{path}: {probe.error}")
         with CapturedNativeOutput():  # keeps TFLM's messages off the console
