@@ -24,8 +24,10 @@ Source = Literal["measured", "emulated", "simulated"]
 class BoardDriver(Protocol):
     """What every board kind provides. Constructors do no I/O."""
 
-    #: how figures from this board are labelled in every result row
-    source: Source
+    @property
+    def source(self) -> Source:
+        """How figures from this board are labelled in every result row."""
+        ...
 
     def start(self, model: Path) -> str:
         """Bring the board up running ``model``; return a pyserial URL for its link."""

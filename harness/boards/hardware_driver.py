@@ -14,7 +14,7 @@ from pathlib import Path
 
 import serial
 
-from harness.boards.driver import LinkHint, register_driver
+from harness.boards.driver import LinkHint, Source, register_driver
 from harness.boards.usb_ports import find_port
 from harness.config.board import BoardSpec
 from harness.errors import BoardError
@@ -29,7 +29,7 @@ RESET_PULSE_S = 0.1
 
 
 class HardwareDriver:
-    source = "measured"
+    source: Source = "measured"
 
     def __init__(self, board: BoardSpec, workdir: Path, link: LinkHint) -> None:
         if board.build.system != "platformio":

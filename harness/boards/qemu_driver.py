@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Literal
 
 from harness.boards import qmp
-from harness.boards.driver import LinkHint, register_driver
+from harness.boards.driver import LinkHint, Source, register_driver
 from harness.config.board import BoardSpec
 from harness.errors import BoardError
 from harness.firmware.qemu_build import QemuImage, build_qemu_image
@@ -44,7 +44,7 @@ _LISTENING = re.compile(r"disconnected:tcp:127\.0\.0\.1:(\d+),server")
 
 
 class QemuDriver:
-    source = "emulated"
+    source: Source = "emulated"
 
     def __init__(self, board: BoardSpec, workdir: Path, runner: Runner = "tflm") -> None:
         if board.build.system != "qemu-make":

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from harness.boards.driver import LinkHint, Pace, register_driver
+from harness.boards.driver import LinkHint, Pace, Source, register_driver
 from harness.boards.sim_board import READY_PREFIX
 from harness.config.board import BoardSpec, boards_dir
 from harness.errors import BoardError
@@ -28,7 +28,7 @@ START_TIMEOUT_S = 60.0  # loading TFLM and a model takes a few seconds on a busy
 
 
 class SimDriver:
-    source = "simulated"
+    source: Source = "simulated"
 
     def __init__(self, board: BoardSpec, workdir: Path, seed: int = 0,
                  pace: Pace = "instant", protocol: str = "harness",
