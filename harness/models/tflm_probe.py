@@ -156,7 +156,9 @@ class ProbeHelper:
 
     def run(self, data: bytes, arena: int) -> Probe:
         with self._lock:
-            proc = self._proc = self._proc if self._alive() else self._start()
+            if self._proc is None or self._proc.poll() is not None:
+                self._proc = self._start()
+            proc = self._proc
             assert proc.stdin is not None and proc.stdout is not None  # both are pipes
             try:
                 proc.stdin.write(_REQUEST.pack(arena, len(data)) + data)
@@ -170,9 +172,6 @@ class ProbeHelper:
                 raise ModelError(f"the TFLM probe helper ended (exit status {proc.returncode}) "
                                  "without an answer; its error, if any, is above")
             return Probe(**json.loads(line))
-
-    def _alive(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
     @staticmethod
     def _start() -> procs.Supervised:
