@@ -80,7 +80,9 @@ def run_mlperf_job(bench: Bench, job: Job, board: BoardSpec, model_path: Path,
     input_data = dataset.to_model_input(0, host.input_spec).tobytes()
     rows = [ctx.row("info", "model_bytes", model_path.stat().st_size, "B", time=utc_now())]
     totals: dict[str, float] = {}
-    latency_s: float | None = None
+    # what one inference takes: the latency model's estimate until performance measures it
+    latency_s = estimate(inspect_tflite(model_path), board.core, board.build.kernels,
+                         board.clock_hz).total_cycles / board.clock_hz
     identity: MlperfIdentity | None = None
     for timestamp_mode, phase_modes in phases:
         driver = make_driver(timestamp_mode)
@@ -91,7 +93,7 @@ def run_mlperf_job(bench: Bench, job: Job, board: BoardSpec, model_path: Path,
                 stack.callback(power.close)
                 power.open()
             url = board_link(driver, job.board, model_path)
-            session = stack.enter_context(_session(job, board, driver, url, codec, model_path,
+            session = stack.enter_context(_session(job, board, driver, url, codec, latency_s,
                                                    timestamp_mode))
             session.wait_ready(READY_TIMEOUT_S)     # no banner: it booted before we listened
             identity = session.identify()
@@ -138,7 +140,7 @@ def _phases(job: Job, performance: bool, accuracy: bool,
 
 
 def _session(job: Job, board: BoardSpec, driver: BoardDriver, url: str, codec: MlperfCodec,
-             model_path: Path, timestamp_mode: str) -> MlperfSession:
+             expected_s: float, timestamp_mode: str) -> MlperfSession:
     """The session at the baud rate the DUT uses in this timestamp mode, with waits from
     the latency model and a recovery through the board's driver."""
     energy = timestamp_mode == "energy"
@@ -149,14 +151,12 @@ def _session(job: Job, board: BoardSpec, driver: BoardDriver, url: str, codec: M
     def relink(timeout: float) -> serial.SerialBase:
         return open_link(driver.relink(timeout), baudrate=baud)
 
-    expected = estimate(inspect_tflite(model_path), board.core, board.build.kernels,
-                        board.clock_hz).total_cycles / board.clock_hz
     # a simulated or emulated board the harness did not start is not its to reset
     ours = job.board.firmware == "build" or board.kind == "hardware"
     recovery = Recovery(board=job.board.id, reset=driver.reset if ours else None,
                         relink=relink if ours else None)
     return MlperfSession(open_link(url, baudrate=baud), codec, bytes_per_s=rate,
-                         recovery=recovery, expected_s_per_inference=expected)
+                         recovery=recovery, expected_s_per_inference=expected_s)
 
 
 def _check_identity(identity: MlperfIdentity, codec: MlperfCodec, job: Job, model_path: Path,

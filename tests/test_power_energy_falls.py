@@ -102,3 +102,19 @@ def test_a_monitor_that_toggles_its_marker_on_falls_is_read_as_high_windows() ->
     result = energy_from_trace(lpm, host_spans(), PER_WINDOW, marker_windows="falls")
     assert result.n_windows == 3
     assert result.mean_j == pytest.approx(TRUE_J, rel=5e-3)
+
+
+def test_a_glitch_in_the_reply_time_is_told_apart_by_the_expected_window() -> None:
+    """A host span also holds the reply's line time (0.15 s at 9600 Bd): a glitch there is
+    inside the span. The pair of falls nearest the expected window is the window."""
+    trace = timestamp_trace(host_t0=T0)
+    marker = trace.markers["marker"].copy()
+    for i in range(3):      # one-sample dips 8 ms after each window, before the reply ends
+        marker[int((1.0 + 0.2 * i + PULSE_S + TIMED_S + 0.008 - T0) * RATE)] = 0
+        marker[int((1.0 + 0.2 * i + 0.015 - T0) * RATE)] = 0         # and one inside it
+    glitchy = Trace(RATE, trace.current_a, SUPPLY_V, {"marker": marker}, host_t0_s=T0)
+    result = measure_energy(glitchy, PER_WINDOW, marker_windows="falls", expected_windows=3,
+                            windows_host_s=host_spans(),
+                            expected_window_s=TIMED_S * 1.05)    # an estimate 5 % off
+    assert result.n_windows == 3
+    assert result.mean_j == pytest.approx(TRUE_J, rel=5e-3)

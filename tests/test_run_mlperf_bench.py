@@ -189,3 +189,31 @@ def test_the_emulated_board_answers_mlperf_as_it_answers_the_harness(tmp_path: P
     assert rows["qemu-mlperf", "host_reference_mismatches"]["value"] == "0.0"
     assert rows["qemu-mlperf", "firmware_flash_bytes"]["value"] == \
         rows["qemu-harness", "firmware_flash_bytes"]["value"]       # one image, two protocols
+
+
+@pytest.mark.slow
+def test_realtime_energy_mode_drops_glitches_on_the_timestamp_line(tmp_path: Path,
+                                                                   mlperf_dir: Path) -> None:
+    """At realtime pace the energy-mode DUT talks at 9600 Bd and its windows lie on the host's
+    clock; glitches the monitor picks up between and inside them do not move the figure."""
+    boards = [{"id": "l4", "board": "nucleo_l4r5zi", "kind": "sim", "protocol": "mlperf",
+               "pace": "realtime"}]
+    monitors = [{"id": "mon", "backend": "sim", "powers": "l4", "params": {"glitches": 4}}]
+    bench = _write(tmp_path, boards, monitors,
+                   {"energy": {"windows": 3, "inferences_per_window": 5, "idle_s": 0.1}},
+                   model="mlperf:kws01_int8.tflite")
+    result, run_dir = _run(bench, tmp_path, mlperf_dir)
+    assert result.exit_code == 0, result.output
+    rows = _rows(run_dir)
+    energy = rows["l4", "energy_per_inference"]
+    assert "dropped as glitches" in energy["notes"]
+    # what the simulated board drew: active current x supply x (latency + the first timestamp
+    # pulse / 5), the latency being the latency model's for KWS on this board
+    from harness.boards.latency_model import estimate
+    from harness.models.tflite_inspect import inspect_tflite
+    latency_s = estimate(inspect_tflite(mlperf_dir / "kws01_int8.tflite"), BOARD.core,
+                         BOARD.build.kernels, BOARD.clock_hz).total_cycles / BOARD.clock_hz
+    expected_uj = BOARD.power.active_current_a * BOARD.supply.voltage_v * (
+        latency_s + 100e-6 / 5) * 1e6
+    assert float(energy["value"]) == pytest.approx(expected_uj, rel=0.02)
+    assert not {b for b, _ in rows} - {"l4"} and ("l4", "latency_median") not in rows

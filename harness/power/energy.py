@@ -203,7 +203,7 @@ def measure_energy(trace: TraceSource, inferences_per_window: int, marker: str =
         spans = np.asarray(windows_host_s, dtype=np.float64).reshape(-1, 2) - trace.host_t0_s
     stray = 0
     if marker_windows == "falls":
-        pairs, stray = _pair_falls(edges, spans, fs, span_tolerance_s, flags)
+        pairs, stray = _pair_falls(edges, spans, fs, span_tolerance_s, expected_window_s, flags)
     else:
         pairs, dangling = _pair_windows(edges)
         if dangling:
@@ -357,12 +357,15 @@ def _pair_windows(edges: list[_Edge]) -> tuple[list[tuple[_Edge, _Edge]], bool]:
 
 
 def _pair_falls(edges: list[_Edge], spans_s: np.ndarray | None, fs: float, tolerance_s: float,
+                expected_s: float | None,
                 flags: list[str]) -> tuple[list[tuple[_Edge, _Edge]], int]:
     """Windows between falling edges, and how many falls were dropped as strays.
 
-    With the host's INFER spans a window is each span's first and last fall (a fall
-    outside every span is a glitch; falls between those two are ignored); without
-    them, consecutive falls pair up, and an odd one at the end is dropped.
+    With the host's INFER spans, a fall outside every span is a glitch, and each
+    span's window is the pair of its falls whose distance is nearest the expected
+    window (``expected_s``), or without one its first and last fall: a span also
+    holds the reply's line time, where a glitch may fall too. Without spans,
+    consecutive falls pair up, and an odd one at the end is dropped.
     """
     falls = [e for e in edges if not e.rising]
     if spans_s is None or not len(spans_s):
@@ -385,7 +388,20 @@ def _pair_falls(edges: list[_Edge], spans_s: np.ndarray | None, fs: float, toler
     lonely = [k for k, group in by_span.items() if len(group) < 2]
     if lonely:
         flags.append(f"{len(lonely)} INFER spans with a single timestamp edge: no window")
-    return [(g[0], g[-1]) for k, g in sorted(by_span.items()) if len(g) >= 2], outside
+    extra = sum(len(group) - 2 for group in by_span.values() if len(group) > 2)
+    if extra:
+        flags.append(f"{extra} timestamp (falling) edges inside INFER spans beyond each "
+                     "window's two dropped as glitches")
+    return [_nearest_pair(g, fs, expected_s) for k, g in sorted(by_span.items())
+            if len(g) >= 2], outside + extra
+
+
+def _nearest_pair(falls: list[_Edge], fs: float,
+                  expected_s: float | None) -> tuple[_Edge, _Edge]:
+    if expected_s is None or len(falls) == 2:
+        return falls[0], falls[-1]
+    pairs = [(a, b) for i, a in enumerate(falls) for b in falls[i + 1:]]
+    return min(pairs, key=lambda p: abs((p[1].pos - p[0].pos) / fs - expected_s))
 
 
 def _idle_power(scan: EdgeScan, pairs: list[tuple[_Edge, _Edge]],
