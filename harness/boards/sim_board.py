@@ -85,9 +85,13 @@ def main(argv: list[str] | None = None) -> int:
         device = build_device(board, args.model, args.activity_log, args.seed, sleep)
     master_fd, slave_path = open_pty()
     stop = threading.Event()
+
+    def stop_now(*_: object) -> None:
+        stop.set()
+        reset.request()  # the pipe write wakes a realtime INFER, so it stops unfinished
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        # the pipe write wakes a realtime INFER, so the board stops without finishing it
-        signal.signal(sig, lambda *_: (stop.set(), reset.request()))
+        signal.signal(sig, stop_now)
     signal.signal(signal.SIGUSR1, lambda *_: reset.request())
     sys.stdout.write(f"{READY_PREFIX}{slave_path}\n")
     sys.stdout.flush()
