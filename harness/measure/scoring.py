@@ -32,6 +32,9 @@ class Scorer:
         self._outputs.append(np.empty(0) if raw_out is None else np.asarray(raw_out).reshape(-1))
         if self._dataset.task == "anomaly":
             if error is None:
+                if raw_out is None:
+                    raise ValueError("an anomaly sample needs its raw output or the error "
+                                     "the board computed")
                 recon = self._out.dequantize(raw_out).reshape(-1)
                 real_in = self._in.dequantize(raw_in).reshape(-1)
                 error = float(np.mean((real_in - recon) ** 2))
