@@ -9,9 +9,13 @@ its totals as info rows, zeros included.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
-from harness.dut.session import DutSession
 from harness.results.rows import ResultRow, RowContext, caveat, join_notes
+
+if TYPE_CHECKING:
+    from harness.dut.mlperf_session import MlperfSession
+    from harness.dut.session import DutSession
 
 #: LinkStats counters that mean the board itself misbehaved, with how a note names them
 DISRUPTIONS = {"reboots": "board reset", "hang_resets": "hang (reset by the host)",
@@ -25,7 +29,7 @@ TOTALS = {"board_resets": "reboots", "board_hangs": "hang_resets",
 class RecoveryWatch:
     """Snapshots of a session's recovery counters between a job's modes."""
 
-    def __init__(self, session: DutSession) -> None:
+    def __init__(self, session: DutSession | MlperfSession) -> None:
         self._session = session
         self._start = self._mark = self._counts()
 
