@@ -1,7 +1,8 @@
 """The firmware's MLPerf Tiny text mode (firmware/lib/harness_proto/src/hp_mlperf.c, hp_link.c),
 driven as MLCommons' runner drives a DUT: the C core on a pseudo-terminal (host_device),
 the emulated board with the checksum runner, and (with TFLM_DIR) with TFLM and the
-MLPerf Tiny models, whose results must equal the TFLM host runtime's dequantised outputs.
+MLPerf Tiny models, whose results must equal the TFLM host runtime's dequantised outputs;
+and by the harness's own MLPerf session (harness/dut/mlperf_session.py).
 
 The host here reads the link as the runner's SerialDevice does (mlcommons/tiny,
 benchmark/runner/serial_device.py): byte by byte, skipping bytes that are not UTF-8,
@@ -26,11 +27,14 @@ import serial
 from harness.boards.qemu_driver import QemuDriver
 from harness.config.board import BoardSpec, find_board
 from harness.dut.device import ChecksumRunner
+from harness.dut.mlperf_codec import MlperfCodec
+from harness.dut.mlperf_session import MlperfSession
 from harness.dut.session import DutSession
 from harness.dut.transport import open_link
 from harness.firmware.qemu_tflm import build_qemu_tflm_image
 from harness.models.tflm_host import TflmHostModel
 from harness.paths import project_root
+from harness.tensors import TensorSpec
 from tests.skips import TFLM_IN_QEMU
 
 TEST_DIR = project_root() / "firmware" / "test"
@@ -189,6 +193,22 @@ def test_errors_are_answered_and_the_session_goes_on(c_device: str) -> None:
 
 
 @needs_cc
+def test_the_harness_mlperf_session_drives_the_c_core(c_device: str) -> None:
+    """harness/dut/mlperf_session.py, written against MLCommons' reference DUT, on this core."""
+    codec = MlperfCodec.for_model(TensorSpec("int8", (1, 96, 96, 3)), ChecksumRunner.OUTPUT_SPEC)
+    data = random.Random(14).randbytes(INPUT_BYTES)
+    with MlperfSession(open_link(c_device), codec) as session:
+        identity = session.identify()
+        assert (identity.name, identity.model, identity.timestamp_mode) == \
+            ("host", "unknown", "performance")
+        stats = session.upload(data)
+        assert stats.round_trips == 1 + -(-INPUT_BYTES // 38)  # 38 bytes fill an 80-character line
+        result = session.infer(warmups=1, runs=3)
+        assert result.output == ChecksumRunner.checksum(data)
+        assert result.elapsed_us is not None and result.elapsed_us > 0
+
+
+@needs_cc
 def test_each_boot_chooses_the_protocol_anew(c_device: str) -> None:
     """host_device boots when its pty is opened, as a board that resets on open: text in
     one session, binary in the next, and a binary frame in a text session is text."""
@@ -258,49 +278,77 @@ def dequantize(raw: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     return (raw.astype(np.int32) - zero_point).astype(np.float32) * np.float32(scale)
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=TFLM_IN_QEMU)
-                                  for n in ("kws01_int8", "ic01_int8", "ad01_int8")])
-def test_results_equal_the_tflm_host_runtime(name: str, mlperf_dir: Path, board: BoardSpec,
-                                             tmp_path: Path) -> None:
-    model = mlperf_dir / f"{name}.tflite"
-    host_model = TflmHostModel.load(model)
-    spec, out = host_model.input_spec, host_model.output_spec
-    benchmark = name.split("_")[0]
-    build = build_qemu_tflm_image(model)
-    driver = QemuDriver(board, tmp_path, runner="tflm")
-    url = driver.launch(build.image.elf)
-    rng = np.random.default_rng(13)
-    try:
-        port = open_link(url, board.serial.baudrate, timeout=0.05)
+class TestOnTflm:
+    """The TFLM image of each MLPerf Tiny model in QEMU (needs TFLM_DIR)."""
+
+    pytestmark = TFLM_IN_QEMU
+
+    @pytest.mark.parametrize("name", ["kws01_int8", "ic01_int8", "ad01_int8"])
+    def test_results_equal_the_tflm_host_runtime(self, name: str, mlperf_dir: Path,
+                                                 board: BoardSpec, tmp_path: Path) -> None:
+        model = mlperf_dir / f"{name}.tflite"
+        host_model = TflmHostModel.load(model)
+        spec, out = host_model.input_spec, host_model.output_spec
+        benchmark = name.split("_")[0]
+        build = build_qemu_tflm_image(model)
+        driver = QemuDriver(board, tmp_path, runner="tflm")
+        url = driver.launch(build.image.elf)
+        rng = np.random.default_rng(13)
         try:
-            host = TextHost(port, timeout=60.0)
-            profile = host.command("profile")
-            assert f"m-model-[{benchmark}]" in profile
-            printed = []
-            for width in (10, 40, 90):
-                if benchmark == "ad01":  # float32 on the wire; the DUT quantises
-                    real = rng.normal(0, width / 10, spec.shape).astype(np.float32)
-                    wire = real.astype("<f4").tobytes()
-                    raw = reference_quantize(real, spec.scale, spec.zero_point)
-                else:
-                    raw = np.clip(rng.normal(spec.zero_point, width, spec.shape), -128,
-                                  127).astype(np.int8)
-                    # ic01 takes uint8 pixels and subtracts 128; kws01 the int8 input
-                    wire = (raw.view(np.uint8) ^ 0x80).tobytes() if benchmark == "ic01" \
-                        else raw.tobytes()
-                host.load(wire)
-                got = results(host.command("infer 1 0"))
-                y = dequantize(host_model.run(raw.tobytes()).ravel(), out.scale, out.zero_point)
-                if benchmark == "ad01":  # mean squared error, summed in order in float32
-                    diff = y - np.frombuffer(wire, "<f4")
-                    total = np.cumsum(diff * diff, dtype=np.float32)[-1]
-                    assert got == f32_text(np.float32(total) / np.float32(diff.size))
-                else:
-                    assert got == f32_text(y)
-                assert results(host.command("results")) == got
-                printed.append(got)
-            assert len({tuple(p) for p in printed}) == 3  # the inputs lead to different answers
+            port = open_link(url, board.serial.baudrate, timeout=0.05)
+            try:
+                host = TextHost(port, timeout=60.0)
+                profile = host.command("profile")
+                assert f"m-model-[{benchmark}]" in profile
+                printed = []
+                for width in (10, 40, 90):
+                    if benchmark == "ad01":  # float32 on the wire; the DUT quantises
+                        real = rng.normal(0, width / 10, spec.shape).astype(np.float32)
+                        wire = real.astype("<f4").tobytes()
+                        raw = reference_quantize(real, spec.scale, spec.zero_point)
+                    else:
+                        raw = np.clip(rng.normal(spec.zero_point, width, spec.shape), -128,
+                                      127).astype(np.int8)
+                        # ic01 takes uint8 pixels and subtracts 128; kws01 the int8 input
+                        wire = (raw.view(np.uint8) ^ 0x80).tobytes() if benchmark == "ic01" \
+                            else raw.tobytes()
+                    host.load(wire)
+                    got = results(host.command("infer 1 0"))
+                    y = dequantize(host_model.run(raw.tobytes()).ravel(), out.scale, out.zero_point)
+                    if benchmark == "ad01":  # mean squared error, summed in order in float32
+                        diff = y - np.frombuffer(wire, "<f4")
+                        total = np.cumsum(diff * diff, dtype=np.float32)[-1]
+                        assert got == f32_text(np.float32(total) / np.float32(diff.size))
+                    else:
+                        assert got == f32_text(y)
+                    assert results(host.command("results")) == got
+                    printed.append(got)
+                assert len({tuple(p) for p in printed}) == 3  # the inputs lead to different answers
+            finally:
+                port.close()
         finally:
-            port.close()
-    finally:
-        driver.stop()
+            driver.stop()
+
+
+    def test_the_harness_mlperf_session_reads_tflm_outputs_from_the_emulated_board(
+            self, mlperf_dir: Path, board: BoardSpec, tmp_path: Path) -> None:
+        model = mlperf_dir / "kws01_int8.tflite"
+        host_model = TflmHostModel.load(model)
+        driver = QemuDriver(board, tmp_path, runner="tflm")
+        url = driver.launch(build_qemu_tflm_image(model).image.elf)
+        codec = MlperfCodec.for_model(host_model.input_spec, host_model.output_spec)
+        try:
+            link = open_link(url, board.serial.baudrate)
+            with MlperfSession(link, codec, timeout=5.0) as session:
+                assert session.identify().model == "kws01"
+                raw = np.random.default_rng(15).normal(83, 50, (1, 49, 10, 1)).clip(-128, 127) \
+                    .astype(np.int8).tobytes()
+                session.upload(raw)
+                result = session.infer(warmups=1, runs=2)
+                # outputs scaled by 1/256: the printed values requantise exactly
+                assert result.output == host_model.run(raw).tobytes()
+                # SysTick under -icount: 7.7 M instructions per KWS inference (docs/firmware.md)
+                assert result.elapsed_us is not None
+                assert 7.0e6 < result.elapsed_us / 2 * INSTRUCTIONS_PER_US < 8.4e6
+        finally:
+            driver.stop()
