@@ -34,6 +34,7 @@ test: venv
 
 lint: venv
 	$(VENV)/bin/ruff check harness tests benchmarks
+	$(VENV)/bin/mypy
 
 demo: venv
 	$(VENV)/bin/harness run examples/sim-bench.yaml
