@@ -29,6 +29,7 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -181,7 +182,8 @@ def lay_out(tiny: Path, benchmark: str, dest: Path) -> str:
         name = a.path.format(model=g.model_subdir)
         path = dest / name
         before = path.read_text()
-        after, count = re.subn(a.pattern, lambda _m, r=a.replacement: r, before)
+        # a function, so that the replacement is taken literally (no group references)
+        after, count = re.subn(a.pattern, _literal(a.replacement), before)
         if count != 1:
             raise BoardError(f"{name} of {tiny}: the adaptation '{a.why}' expects "
                              f"/{a.pattern}/ once and found it {count} times: MLPerf Tiny's "
@@ -190,6 +192,10 @@ def lay_out(tiny: Path, benchmark: str, dest: Path) -> str:
         diff += difflib.unified_diff(before.splitlines(True), after.splitlines(True),
                                      f"a/{name}", f"b/{name}")
     return "".join(diff)
+
+
+def _literal(text: str) -> Callable[[re.Match[str]], str]:
+    return lambda _match: text
 
 
 def _digest(src: Path, make_vars: dict[str, str]) -> str:
