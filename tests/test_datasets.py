@@ -63,7 +63,7 @@ def test_a_task_that_does_not_match_the_dataset_is_refused() -> None:
 
 def test_registering_a_scheme_twice_is_refused() -> None:
     with pytest.raises(ValueError, match="'digits' is already registered"):
-        register_dataset_adapter("digits")(lambda request: load_dataset("digits"))
+        register_dataset_adapter("digits", "again")(lambda request: load_dataset("digits"))
 
 
 # --- npz ----------------------------------------------------------------------------------

@@ -56,7 +56,7 @@ def test_reading_before_stopping_is_an_error(tmp_path):
 
 
 def test_unknown_backend_and_bad_params_are_clear_errors(tmp_path):
-    with pytest.raises(MeasurementError, match=r"'nosuch' is not available.*sim"):
+    with pytest.raises(MeasurementError, match=r"no power monitor backend 'nosuch' \(known: sim"):
         create_monitor("nosuch")
     with pytest.raises(ConfigError, match=r"monitors\.params"):
         create_monitor("sim", activity_log=tmp_path / "w", idle_current_a=0.001, gain=3)

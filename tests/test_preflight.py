@@ -7,7 +7,6 @@ import inspect
 import subprocess
 import sys
 from pathlib import Path
-from typing import get_args
 
 import numpy as np
 import pytest
@@ -16,11 +15,12 @@ from click.testing import CliRunner
 from tiny_tflite import TinyGraph, dense_float_model
 
 from harness.cli import main
-from harness.config.bench import MonitorBackend
+from harness.config.bench import load_bench
+from harness.errors import ConfigError
 from harness.firmware.model_embed import arena_with_margin
 from harness.models.tflm_host import TflmHostModel
 from harness.power import monitor as monitor_registry
-from harness.power.backend_params import BACKENDS
+from harness.power.backend_params import BACKENDS, MONITOR_BACKENDS
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 # Constructor arguments a bench's params do not set: top-level monitor keys, what the sim
@@ -65,8 +65,12 @@ def test_each_params_schema_is_what_its_constructor_takes(name: str) -> None:
         assert fields[key].default == takes[key], f"{name}.{key}: defaults differ"
 
 
-def test_the_bench_schema_names_exactly_the_backends_in_the_table() -> None:
-    assert set(get_args(MonitorBackend)) == set(BACKENDS)
+def test_the_bench_schema_takes_exactly_the_backends_in_the_registry(tmp_path: Path) -> None:
+    assert MONITOR_BACKENDS.names()[:len(BACKENDS)] == list(BACKENDS)
+    bench = _bench(tmp_path, monitors=[{"id": "mon", "backend": "no-such", "powers": "nano"}])
+    with pytest.raises(ConfigError, match=r"monitors\[0\]\.backend: no power monitor backend "
+                       r"'no-such' \(known: sim, joulescope, "):
+        load_bench(bench)
 
 
 # -- monitors ----------------------------------------------------------------------------

@@ -4,16 +4,25 @@ A driver knows how to bring one kind of board up with a model on it (build and
 flash real hardware, launch QEMU, start the simulated board process) and where
 its serial link is. What is said over that link is the DUT session's business,
 identical for every kind.
+
+`BOARD_DRIVERS` holds every kind a board file may name: the built-in ones and the
+``tinyml_harness.boards`` entry points (`harness/plugins.py`), each a `DriverInfo`
+naming the module whose `register_driver` supplies the factory, a label, and the
+schema of the bench's ``boards[].params`` for it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from harness.errors import BoardError
+from pydantic import BaseModel, ConfigDict
+
+from harness.errors import BoardError, HarnessError
+from harness.plugins import Registry
 
 if TYPE_CHECKING:
     from harness.config.board import BoardSpec
@@ -67,6 +76,32 @@ class LinkHint:
     pace: Pace = "instant"
     protocol: Literal["harness", "mlperf"] = "harness"
     timestamp_mode: Literal["performance", "energy"] = "performance"
+    #: the bench's ``boards[].params``, valid under the driver's `DriverInfo.params`
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+class NoParams(BaseModel):
+    """A driver that takes no ``boards[].params``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class DriverInfo:
+    """A board kind's entry in the registry (a plugin's entry point names one of these)."""
+
+    module: str                             # imported, it registers the kind's factory
+    label: str                              # what this kind of board is, for people
+    params: type[BaseModel] = NoParams      # what ``boards[].params`` may say
+
+
+BOARD_DRIVERS = Registry("board driver", "tinyml_harness.boards", DriverInfo, {
+    "hardware": DriverInfo("harness.boards.hardware_driver",
+                           "hardware board (built and flashed with PlatformIO)"),
+    "qemu": DriverInfo("harness.boards.qemu_driver", "emulated board (firmware in QEMU)"),
+    "sim": DriverInfo("harness.boards.sim_driver",
+                      "simulated board (TFLM host runtime + latency and power model)"),
+})
 
 
 DriverFactory = Callable[["BoardSpec", Path, LinkHint], BoardDriver]
@@ -74,7 +109,8 @@ _DRIVERS: dict[str, DriverFactory] = {}
 
 
 def register_driver(kind: str) -> Callable[[DriverFactory], DriverFactory]:
-    """Register the factory for a board ``kind`` (``hardware``, ``qemu``, ``sim``)."""
+    """Register the factory for a board ``kind`` (``hardware``, ``qemu``, ``sim``, or a
+    plugin's, whose `DriverInfo.module` does this when imported)."""
 
     def decorate(factory: DriverFactory) -> DriverFactory:
         if kind in _DRIVERS:
@@ -87,16 +123,16 @@ def register_driver(kind: str) -> Callable[[DriverFactory], DriverFactory]:
 
 def create_driver(board: BoardSpec, workdir: Path, link: LinkHint | None = None) -> BoardDriver:
     """The driver for ``board.kind``; ``workdir`` is where it may keep files for this run."""
-    _load_builtin_drivers()
+    try:
+        info = BOARD_DRIVERS.get(board.kind)
+    except HarnessError as exc:  # unknown, or a plugin that does not load
+        raise BoardError(str(exc)) from exc
+    if board.kind not in _DRIVERS:
+        # Imported only now, so a driver's heavy imports are paid when a bench uses it.
+        importlib.import_module(info.module)
     try:
         factory = _DRIVERS[board.kind]
     except KeyError:
-        known = ", ".join(sorted(_DRIVERS))
-        raise BoardError(f"no driver for board kind {board.kind!r} (known: {known})") from None
+        raise BoardError(f"board kind {board.kind!r}: importing {info.module} registered no "
+                         "driver of that kind (@register_driver)") from None
     return factory(board, workdir, link or LinkHint())
-
-
-def _load_builtin_drivers() -> None:
-    # Imported here, not at module top, so that registering is explicit and a
-    # driver's heavy imports are paid only when a bench uses boards.
-    from harness.boards import hardware_driver, qemu_driver, sim_driver  # noqa: F401

@@ -7,19 +7,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from harness.boards.driver import BOARD_DRIVERS
 from harness.compress.variants import AS_IS, parse_variant
-from harness.config.board import BoardKind, BoardSpec, find_board
+from harness.config.board import BoardSpec, find_board
 from harness.config.faults import FaultSpec
 from harness.config.yaml_loader import read_yaml, validate
-from harness.errors import ConfigError, ModelError
+from harness.errors import ConfigError, HarnessError, ModelError
+from harness.power.backend_params import MONITOR_BACKENDS
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
-# Every backend name a bench may use (docs/bench.md); a name whose backend is not
-# implemented yet still validates, and fails clearly when a run tries to open it.
-MonitorBackend = Literal[
-    "sim", "joulescope", "ppk2", "lpm01a", "otii",
-    "scpi-n6705c", "scpi-keithley2450", "scpi-dmm6500",
-]
 
 
 class _Strict(BaseModel):
@@ -29,7 +25,7 @@ class _Strict(BaseModel):
 class BenchBoard(_Strict):
     id: str = Field(pattern=_ID, description="name of this board on the bench")
     board: str = Field(description="a definition in boards/<board>.yaml")
-    kind: BoardKind | None = Field(default=None, description="override, e.g. sim")
+    kind: str | None = Field(default=None, description="override, e.g. sim")
     port: str = Field(default="auto", description="serial port/URL, or auto")
     serial_number: str | None = Field(default=None, description="USB serial number to pick a port")
     pace: Literal["instant", "realtime"] = Field(
@@ -42,11 +38,13 @@ class BenchBoard(_Strict):
         default="build", description="build: the harness builds and flashes (or starts) it with "
         "each job's model; preflashed: it already runs its firmware, which is identified "
         "(HELLO's model hash, or name%/profile%) and never built or flashed")
+    params: dict[str, Any] = Field(default_factory=dict,
+                                   description="what the board's driver takes (a plugin's)")
 
 
 class BenchMonitor(_Strict):
     id: str = Field(pattern=_ID)
-    backend: MonitorBackend
+    backend: str = Field(description="a power monitor backend (docs/monitors.md) or a plugin's")
     powers: str = Field(description="id of the bench board this monitor supplies")
     sample_rate: float = Field(default=100_000.0, gt=0)
     supply_voltage: float | None = Field(default=None, gt=0, le=12)
@@ -148,6 +146,9 @@ class BenchSpec(_Strict):
         board_ids = {b.id for b in self.boards}
         powered: set[str] = set()
         for i, mon in enumerate(self.monitors):
+            if mon.backend not in MONITOR_BACKENDS:
+                raise _FieldError(f"monitors[{i}].backend", f"no power monitor backend "
+                                  f"{mon.backend!r} (known: {', '.join(MONITOR_BACKENDS.names())})")
             if mon.powers not in board_ids:
                 raise _FieldError(f"monitors[{i}].powers",
                                   f"no bench board {mon.powers!r} (boards: {sorted(board_ids)})")
@@ -235,6 +236,9 @@ def _resolve_boards(path: Path, spec: BenchSpec, boards_dir: Path | None) -> dic
             board = find_board(bench_board.board, boards_dir)
         except ConfigError as exc:
             raise ConfigError(str(path), f"boards[{i}].board", exc.message) from None
+        if bench_board.kind and bench_board.kind not in BOARD_DRIVERS:
+            raise ConfigError(str(path), f"boards[{i}].kind", f"no board driver "
+                              f"{bench_board.kind!r} (known: {', '.join(BOARD_DRIVERS.names())})")
         if bench_board.kind and bench_board.kind != board.kind:
             if bench_board.kind == "qemu" or board.kind == "qemu":
                 raise ConfigError(str(path), f"boards[{i}].kind",
@@ -252,5 +256,19 @@ def _resolve_boards(path: Path, spec: BenchSpec, boards_dir: Path | None) -> dic
                               "the harness's firmware answers MLPerf Tiny's text protocol in "
                               "performance mode only; measure energy with protocol harness, "
                               "or on a preflashed MLPerf energy-mode firmware")
+        _check_driver_params(path, i, bench_board, board)
         resolved[bench_board.id] = board
     return resolved
+
+
+def _check_driver_params(path: Path, i: int, bench_board: BenchBoard, board: BoardSpec) -> None:
+    """``boards[i].params`` against the schema of the board's driver."""
+    try:
+        schema = BOARD_DRIVERS.get(board.kind).params
+    except HarnessError as exc:  # a plugin driver that does not load
+        raise ConfigError(str(path), f"boards[{i}].kind", str(exc)) from None
+    try:
+        validate(schema, bench_board.params, path)
+    except ConfigError as exc:
+        raise ConfigError(str(path), f"boards[{i}].params" + (f".{exc.field}" if exc.field
+                                                             else ""), exc.message) from None

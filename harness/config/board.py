@@ -7,10 +7,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from harness.config.yaml_loader import read_yaml, validate
+from harness.boards.driver import BOARD_DRIVERS
+from harness.config.yaml_loader import FieldError, read_yaml, validate
 from harness.errors import ConfigError
 
-BoardKind = Literal["hardware", "qemu", "sim"]
 Core = Literal["cortex-m4f", "cortex-m7", "cortex-m33", "xtensa-lx6"]
 Kernels = Literal["cmsis-nn", "esp-nn", "reference"]
 
@@ -99,7 +99,8 @@ class PowerModel(_Strict):
 class BoardSpec(_Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     name: str
-    kind: BoardKind = "hardware"
+    kind: str = Field(default="hardware", description="hardware, qemu, sim or a plugin's "
+                      "board driver (docs/architecture.md, Extensions)")
     mcu: str
     core: Core
     clock_hz: int = Field(gt=0)
@@ -112,6 +113,13 @@ class BoardSpec(_Strict):
     supply: Supply
     power: PowerModel
     energy_link: EnergyLink = Field(default_factory=EnergyLink)
+
+    @model_validator(mode="after")
+    def _known_kind(self) -> BoardSpec:
+        if self.kind not in BOARD_DRIVERS:
+            raise FieldError("kind", f"no board driver {self.kind!r} (known: "
+                             f"{', '.join(BOARD_DRIVERS.names())})")
+        return self
 
 
 def boards_dir() -> Path:

@@ -17,6 +17,15 @@ from harness.errors import ConfigError
 M = TypeVar("M", bound=BaseModel)
 
 
+class FieldError(ValueError):
+    """A model-level check failed on one field: `validate` names that field in the
+    ConfigError (a plain ValueError would be reported against the whole model)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
     pass
 

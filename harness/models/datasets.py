@@ -27,6 +27,10 @@ Bench files name a dataset with a reference string, resolved by `load_dataset`:
     one file on both sides.
 ``generated``
     random inputs over the model input's range (`generated_dataset`); no labels.
+
+Every scheme is one entry of `DATASET_ADAPTERS`: these built-in ones and the
+``tinyml_harness.datasets`` entry points (`harness/plugins.py`), each a
+`DatasetAdapterInfo` with the adapter, a label and the argument it takes.
 """
 
 from __future__ import annotations
@@ -40,7 +44,8 @@ from typing import Literal
 
 import numpy as np
 
-from harness.errors import ModelError
+from harness.errors import HarnessError, ModelError
+from harness.plugins import Registry
 from harness.tensors import TensorSpec
 
 log = logging.getLogger(__name__)
@@ -187,19 +192,43 @@ class DatasetRequest:
 
 
 DatasetAdapter = Callable[[DatasetRequest], Dataset]
-_ADAPTERS: dict[str, DatasetAdapter] = {}
 
 
-def register_dataset_adapter(scheme: str) -> Callable[[DatasetAdapter], DatasetAdapter]:
-    """Register the adapter for references ``<scheme>`` or ``<scheme>:<arg>``."""
+@dataclass(frozen=True)
+class DatasetAdapterInfo:
+    """A scheme's entry in the registry (a plugin's entry point names one of these)."""
+
+    adapter: DatasetAdapter
+    label: str          # what the data is, for people
+    arg: str = ""       # what follows ``scheme:`` ("" for none), e.g. "<path>"
+
+    def reference(self, scheme: str) -> str:
+        """How a bench file writes a reference to it, e.g. ``npz:<path>``."""
+        return f"{scheme}:{self.arg}" if self.arg else scheme
+
+
+_BUILTIN_ADAPTERS: dict[str, DatasetAdapterInfo] = {}
+DATASET_ADAPTERS = Registry("dataset adapter", "tinyml_harness.datasets", DatasetAdapterInfo,
+                            _BUILTIN_ADAPTERS)
+
+
+def register_dataset_adapter(scheme: str, label: str, arg: str = ""
+                             ) -> Callable[[DatasetAdapter], DatasetAdapter]:
+    """Register a built-in adapter for references ``<scheme>`` or ``<scheme>:<arg>``."""
 
     def decorate(adapter: DatasetAdapter) -> DatasetAdapter:
-        if scheme in _ADAPTERS:
+        if scheme in _BUILTIN_ADAPTERS:
             raise ValueError(f"a dataset adapter for {scheme!r} is already registered")
-        _ADAPTERS[scheme] = adapter
+        _BUILTIN_ADAPTERS[scheme] = DatasetAdapterInfo(adapter, label, arg)
         return adapter
 
     return decorate
+
+
+def dataset_references() -> list[str]:
+    """How each known scheme is written, e.g. ``digits``, ``npz:<path>``."""
+    builtin = DATASET_ADAPTERS.builtins()  # a plugin's is not imported just to be listed
+    return [builtin[s].reference(s) if s in builtin else s for s in DATASET_ADAPTERS.names()]
 
 
 def load_dataset(ref: str, *, base_dir: Path | None = None, input_spec: TensorSpec | None = None,
@@ -213,11 +242,15 @@ def load_dataset(ref: str, *, base_dir: Path | None = None, input_spec: TensorSp
     and ``n`` apply to ``generated``.
     """
     scheme, _, arg = ref.partition(":")
-    adapter = _ADAPTERS.get(scheme)
-    if adapter is None:
-        raise ModelError(f"unknown dataset reference {ref!r} (known: digits, npz:<path>, "
-                         "mlperf:<folder>[#uint8|int8|float32], generated)")
-    dataset = adapter(DatasetRequest(arg, base_dir or Path.cwd(), input_spec, task, seed, n))
+    if scheme not in DATASET_ADAPTERS:
+        raise ModelError(f"unknown dataset reference {ref!r} (known: "
+                         f"{', '.join(dataset_references())})")
+    try:
+        info = DATASET_ADAPTERS.get(scheme)
+    except HarnessError as exc:  # a plugin that does not load
+        raise ModelError(f"dataset {ref!r}: {exc}") from exc
+    dataset = info.adapter(DatasetRequest(arg, base_dir or Path.cwd(), input_spec, task, seed,
+                                          n))
     if task is not None and dataset.task != task:
         raise ModelError(f"dataset {ref!r} is a {dataset.task} dataset, the model a {task} model")
     log.debug("dataset %s: %d samples of shape %s", ref, len(dataset), dataset.input_shape)
@@ -236,7 +269,7 @@ def _path(request: DatasetRequest, scheme: str) -> Path:
     return path if path.is_absolute() else request.base_dir / path
 
 
-@register_dataset_adapter("digits")
+@register_dataset_adapter("digits", "scikit-learn's bundled 8×8 digits")
 def _load_digits(request: DatasetRequest) -> Dataset:
     _no_arg(request, "digits")
     from sklearn.datasets import load_digits
@@ -248,7 +281,7 @@ def _load_digits(request: DatasetRequest) -> Dataset:
                    description=f"scikit-learn digits, {len(x)} 8×8 images, 10 classes")
 
 
-@register_dataset_adapter("generated")
+@register_dataset_adapter("generated", "random inputs over the model input's range")
 def _load_generated(request: DatasetRequest) -> Dataset:
     _no_arg(request, "generated")
     if request.input_spec is None:
@@ -257,7 +290,7 @@ def _load_generated(request: DatasetRequest) -> Dataset:
                              task=request.task or "classification")
 
 
-@register_dataset_adapter("npz")
+@register_dataset_adapter("npz", "arrays x and y in an .npz file", "<path>")
 def _load_npz(request: DatasetRequest) -> Dataset:
     path = _path(request, "npz")
     try:
@@ -284,7 +317,8 @@ def _load_npz(request: DatasetRequest) -> Dataset:
                    description=f"{path.name}, {len(x)} samples")
 
 
-@register_dataset_adapter("mlperf")
+@register_dataset_adapter("mlperf", "an MLPerf Tiny dataset folder (y_labels.csv + .bin)",
+                          "<folder>[#uint8|int8|float32]")
 def _load_mlperf(request: DatasetRequest) -> Dataset:
     folder_arg, _, encoding = request.arg.partition("#")
     folder = _path(replace(request, arg=folder_arg), "mlperf")

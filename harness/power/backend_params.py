@@ -1,12 +1,14 @@
 """The power-monitor backends: where each lives, what its ``params`` may say, what it needs.
 
-One table (`BACKENDS`) for the registry in `monitor.py` and for pre-flight. It is
-declared apart from the backends because they import their vendor libraries on
-import; `harness check` validates a bench's ``monitors[].params`` and names the
-missing package without importing any of them. Each schema lists the keyword
-arguments of its backend's constructor that a bench file may set (``resource``,
-``sample_rate`` and ``supply_voltage`` are top-level keys of ``monitors[]``; the
-sim monitor's activity log and idle current come from the simulated board).
+One table (`BACKENDS`, the built-in backends) and one registry (`MONITOR_BACKENDS`:
+those plus the ``tinyml_harness.monitors`` entry points, `harness/plugins.py`) for
+the bench schema, the factories in `monitor.py` and pre-flight. It is declared
+apart from the backends because they import their vendor libraries on import;
+`harness check` validates a bench's ``monitors[].params`` and names the missing
+package without importing any of them. Each schema lists the keyword arguments of
+its backend's constructor that a bench file may set (``resource``, ``sample_rate``
+and ``supply_voltage`` are top-level keys of ``monitors[]``; the sim monitor's
+activity log and idle current come from the simulated board).
 tests/test_preflight.py checks every schema against its constructor.
 """
 
@@ -17,6 +19,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from harness.plugins import Registry
 from harness.power.backends.scpi_dialects import DIALECTS
 
 
@@ -105,7 +108,10 @@ class Package:
 
 @dataclass(frozen=True)
 class BackendInfo:
+    """A backend's entry in the registry (a plugin's entry point names one of these)."""
+
     module: str                 # imports the vendor library and registers the factory
+    label: str                  # what the instrument is, for people
     params: type[BaseModel]     # what ``monitors[].params`` may say
     packages: tuple[Package, ...] = ()
     extra: str = ""             # the tinyml-harness extra that installs ``packages``
@@ -115,14 +121,21 @@ class BackendInfo:
 _INSTRUMENTS = "instruments"
 _PYVISA = (Package("pyvisa", "pyvisa"),)
 BACKENDS: dict[str, BackendInfo] = {
-    "sim": BackendInfo("harness.power.sim_monitor", SimParams),
-    "joulescope": BackendInfo("harness.power.backends.joulescope", JoulescopeParams,
+    "sim": BackendInfo("harness.power.sim_monitor", "simulated monitor (a sim board's supply)",
+                       SimParams),
+    "joulescope": BackendInfo("harness.power.backends.joulescope", "Joulescope JS220 / JS110",
+                              JoulescopeParams,
                               (Package("pyjoulescope_driver", "pyjoulescope-driver"),),
                               _INSTRUMENTS),
-    "ppk2": BackendInfo("harness.power.backends.ppk2", Ppk2Params),
-    "lpm01a": BackendInfo("harness.power.backends.lpm01a", Lpm01aParams),
-    "otii": BackendInfo("harness.power.backends.otii", OtiiParams,
+    "ppk2": BackendInfo("harness.power.backends.ppk2", "Nordic Power Profiler Kit II",
+                        Ppk2Params),
+    "lpm01a": BackendInfo("harness.power.backends.lpm01a", "ST X-NUCLEO-LPM01A",
+                          Lpm01aParams),
+    "otii": BackendInfo("harness.power.backends.otii", "Qoitech Otii Arc / Ace", OtiiParams,
                         (Package("otii_tcp_client", "otii-tcp-client"),), _INSTRUMENTS),
-    **{name: BackendInfo("harness.power.backends.scpi", _scpi_schema(name), _PYVISA,
-                         _INSTRUMENTS, needs_resource=True) for name in DIALECTS},
+    **{name: BackendInfo("harness.power.backends.scpi", dialect.model, _scpi_schema(name),
+                         _PYVISA, _INSTRUMENTS, needs_resource=True)
+       for name, dialect in DIALECTS.items()},
 }
+MONITOR_BACKENDS = Registry("power monitor backend", "tinyml_harness.monitors", BackendInfo,
+                            BACKENDS)

@@ -1,4 +1,5 @@
-"""The power-monitor interface every backend implements, and the backend registry."""
+"""The power-monitor interface every backend implements, and the factories of the backends
+in the registry (`backend_params.MONITOR_BACKENDS`: built-in and entry-point ones)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from harness.errors import ConfigError, MeasurementError, MonitorCannotSource
-from harness.power.backend_params import BACKENDS
+from harness.errors import ConfigError, HarnessError, MeasurementError, MonitorCannotSource
+from harness.power.backend_params import MONITOR_BACKENDS, BackendInfo
 from harness.power.trace import Trace
 
 
@@ -51,10 +52,9 @@ def power_board(monitor: PowerMonitor, on: bool = True) -> bool:
 
 
 MonitorFactory = Callable[..., PowerMonitor]
+# Filled as a backend's module (BackendInfo.module) is imported, which happens only when a
+# bench asks for it, so one backend's optional vendor library never breaks the others.
 _MONITORS: dict[str, MonitorFactory] = {}
-# Backend name -> module that registers it (from the one backend table); imported only
-# when a bench asks for it, so one backend's optional vendor library never breaks the others.
-_BUILTIN_MODULES: dict[str, str] = {name: info.module for name, info in BACKENDS.items()}
 
 
 @dataclass(frozen=True)
@@ -90,22 +90,31 @@ def register_discovery(name: str) -> Callable[[Discoverer], Discoverer]:
     return decorate
 
 
-def _import_backend(name: str) -> None:
-    if name in _MONITORS or name not in _BUILTIN_MODULES:
-        return
+def _import_backend(name: str) -> BackendInfo:
     try:
-        importlib.import_module(_BUILTIN_MODULES[name])
+        info = MONITOR_BACKENDS.get(name)
+    except HarnessError as exc:  # unknown, or a plugin that does not load
+        raise MeasurementError(str(exc)) from exc
+    if name in _MONITORS:
+        return info
+    try:
+        importlib.import_module(info.module)
     except ImportError as exc:  # the backend's vendor library, not our module, is missing
-        raise MeasurementError(
-            f"power monitor backend {name!r} needs {exc.name or 'a library'} "
-            f"(pip install 'tinyml-harness[{BACKENDS[name].extra or 'all'}]')") from exc
+        install = (f"tinyml-harness[{info.extra}]" if info.extra else
+                   " ".join(p.distribution for p in info.packages) or "tinyml-harness[all]")
+        raise MeasurementError(f"power monitor backend {name!r} needs "
+                               f"{exc.name or 'a library'} (pip install '{install}')") from exc
+    if name not in _MONITORS:
+        raise MeasurementError(f"power monitor backend {name!r}: importing {info.module} "
+                               f"registered no monitor of that name (@register_monitor)")
+    return info
 
 
 def discover_monitors() -> tuple[list[FoundMonitor], dict[str, str]]:
     """Instruments every backend can see, and per backend why it could not look."""
     found: list[FoundMonitor] = []
     problems: dict[str, str] = {}
-    for name in _BUILTIN_MODULES:
+    for name in MONITOR_BACKENDS.names():
         try:
             _import_backend(name)
             discover = _DISCOVERERS.get(name)
@@ -119,12 +128,7 @@ def discover_monitors() -> tuple[list[FoundMonitor], dict[str, str]]:
 def create_monitor(name: str, **params: Any) -> PowerMonitor:
     """Open the backend ``name`` with the bench file's ``params`` (and resource)."""
     _import_backend(name)
-    try:
-        factory = _MONITORS[name]
-    except KeyError:
-        known = ", ".join(sorted(set(_MONITORS) | set(_BUILTIN_MODULES)))
-        raise MeasurementError(f"power monitor backend {name!r} is not available "
-                               f"(available: {known})") from None
+    factory = _MONITORS[name]
     try:
         return factory(**params)
     except TypeError as exc:  # an unknown or missing entry under the monitor's params:

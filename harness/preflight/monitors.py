@@ -5,8 +5,8 @@ from __future__ import annotations
 from harness.config.bench import Bench, BenchMonitor
 from harness.config.board import BoardSpec
 from harness.config.yaml_loader import validate
-from harness.errors import ConfigError
-from harness.power.backend_params import BACKENDS
+from harness.errors import ConfigError, HarnessError
+from harness.power.backend_params import MONITOR_BACKENDS, BackendInfo
 from harness.preflight.findings import Finding
 
 
@@ -15,8 +15,14 @@ def check_monitors(bench: Bench) -> list[Finding]:
     energy = bench.spec.modes.energy is not None
     for i, monitor in enumerate(bench.spec.monitors):
         board = bench.boards[monitor.powers]
-        findings += _params(bench, i, monitor)
-        if BACKENDS[monitor.backend].needs_resource and not monitor.resource:
+        try:
+            info = MONITOR_BACKENDS.get(monitor.backend)
+        except HarnessError as exc:  # a plugin that does not load
+            findings.append(Finding("error", str(bench.path), f"monitors[{i}].backend",
+                                    str(exc)))
+            continue
+        findings += _params(bench, i, monitor, info)
+        if info.needs_resource and not monitor.resource:
             findings.append(Finding("error", str(bench.path), f"monitors[{i}].resource",
                                     f"backend {monitor.backend} needs the instrument's VISA "
                                     "resource (`harness monitors` lists them)"))
@@ -34,10 +40,10 @@ def check_monitors(bench: Bench) -> list[Finding]:
     return findings
 
 
-def _params(bench: Bench, i: int, monitor: BenchMonitor) -> list[Finding]:
+def _params(bench: Bench, i: int, monitor: BenchMonitor, info: BackendInfo) -> list[Finding]:
     """One finding per unknown key (listing the keys the backend takes), then the first
     wrong value among the known ones."""
-    schema = BACKENDS[monitor.backend].params
+    schema = info.params
     field = f"monitors[{i}].params"
     allowed = ", ".join(schema.model_fields) or "no params"
     findings = [Finding("error", str(bench.path), f"{field}.{key}",
