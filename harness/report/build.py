@@ -1,4 +1,5 @@
-"""Write every report file of a run from its saved results: Markdown, CSV tables, HTML."""
+"""Write every report file of a run from its saved results: results.json, Markdown, CSV tables,
+HTML."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from harness.report.content import gather
 from harness.report.markdown import render_markdown
 from harness.report.tables import csv_text
 from harness.results.history import History
+from harness.results.results_json import RESULTS_JSON, write_results_json
 from harness.results.store import RunStore, write_atomic
 
 log = logging.getLogger(__name__)
@@ -21,13 +23,15 @@ class ReportFiles:
     html: Path
     summary_csv: Path
     mlperf_csv: Path
+    results_json: Path
 
 
 def write_reports(store: RunStore, history: History | None = None) -> ReportFiles:
+    write_results_json(store)
     content = gather(store)
     run_dir = store.run_dir
     files = ReportFiles(run_dir / "report.md", run_dir / "report.html",
-                        run_dir / "summary.csv", run_dir / "mlperf.csv")
+                        run_dir / "summary.csv", run_dir / "mlperf.csv", run_dir / RESULTS_JSON)
     write_atomic(files.markdown, render_markdown(content))
     write_atomic(files.summary_csv, csv_text([content.summary]))
     write_atomic(files.mlperf_csv, csv_text(content.mlperf))
