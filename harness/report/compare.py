@@ -106,3 +106,26 @@ def _fmt(fig: Figure | None) -> str:
         return "–"
     ci = f" [{fig.ci[0]:.4g}, {fig.ci[1]:.4g}]" if fig.ci else ""
     return f"{fig.value:.4g} {fig.unit}{ci}".rstrip()
+
+
+def comparison_dict(c: Comparison) -> dict[str, object]:
+    """One comparison for JSON (`harness compare --json`, gate.json); docs/json.md."""
+    board, model, variant, metric = c.key
+    return {"board": board, "model": model, "variant": variant, "metric": metric,
+            "status": c.status, "failed": c.failed, "threshold": c.threshold,
+            "baseline": _figure_dict(c.baseline), "current": _figure_dict(c.current),
+            "change": _finite(c.change), "change_pct": _finite(c.change_pct),
+            "message": c.message}
+
+
+def _figure_dict(fig: Figure | None) -> dict[str, object] | None:
+    if fig is None:
+        return None
+    return {"value": _finite(fig.value), "unit": fig.unit, "source": fig.source,
+            "ci_low": None if fig.ci is None else _finite(fig.ci[0]),
+            "ci_high": None if fig.ci is None else _finite(fig.ci[1])}
+
+
+def _finite(value: float | None) -> float | None:
+    """JSON has no NaN or infinity: null."""
+    return value if value is not None and math.isfinite(value) else None

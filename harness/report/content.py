@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from harness.report.cards import Card, cards_table, load_cards
+from harness.report.gate import load_gate
+from harness.report.glance import Glance, glance
 from harness.report.savings import Saving, savings_table, variant_savings
 from harness.report.summary import SummaryLine, summarise
 from harness.report.tables import Table, mlperf_tables, summary_table
@@ -13,6 +15,18 @@ from harness.results.store import RunStore
 SOURCE_NOTE = ("Every figure carries its source: **measured** (real board and instrument), "
                "**emulated** (QEMU: instruction counts, not silicon), **simulated** (latency and "
                "power models over the TFLM host runtime; docs/boards.md).")
+
+
+@dataclass(frozen=True)
+class Caveat:
+    """A statement that qualifies some figures; numbered so figures can refer to it."""
+
+    number: int
+    text: str
+    jobs: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"{self.text} ({', '.join(self.jobs)})"
 
 
 @dataclass
@@ -26,9 +40,18 @@ class ReportContent:
     savings_table: Table | None
     cards: list[Card]
     cards_table: Table | None
-    notes: list[str]
+    notes: list[Caveat]
     skipped: list[tuple[str, str]]
-    failed: list[tuple[str, str]]
+    glance: Glance
+
+    def caveat_refs(self, lines: list[SummaryLine]) -> str:
+        """"Caveats 1, 3 apply (Notes)." for the caveats of these lines, or ""."""
+        keys = {line.key for line in lines}
+        numbers = [c.number for c in self.notes if keys.intersection(c.jobs)]
+        if not numbers:
+            return ""
+        return (f"Caveat{'s' * (len(numbers) > 1)} {', '.join(map(str, numbers))} "
+                f"appl{'y' if len(numbers) > 1 else 'ies'} (Notes, under At a glance).")
 
 
 def gather(store: RunStore) -> ReportContent:
@@ -43,14 +66,13 @@ def gather(store: RunStore) -> ReportContent:
         cards_table=cards_table(cards) if cards else None,
         notes=_caveats(lines),
         skipped=[(j, e["message"]) for j, e in outcomes.items() if e["status"] == "skipped"],
-        failed=[(j, e["message"]) for j, e in outcomes.items()
-                if e["status"] in ("failed", "partial")])
+        glance=glance(lines, outcomes, load_gate(store.run_dir)))
 
 
-def _caveats(lines: list[SummaryLine]) -> list[str]:
+def _caveats(lines: list[SummaryLine]) -> list[Caveat]:
     """Each caveat once, with the jobs it qualifies."""
     jobs: dict[str, list[str]] = {}
     for line in lines:
         for text in sorted(line.notes):
             jobs.setdefault(text, []).append(line.key)
-    return [f"{text} ({', '.join(keys)})" for text, keys in sorted(jobs.items())]
+    return [Caveat(n, text, tuple(keys)) for n, (text, keys) in enumerate(sorted(jobs.items()), 1)]

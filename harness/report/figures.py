@@ -1,22 +1,35 @@
 """Report figures drawn with matplotlib's object API (Agg, no pyplot state), embedded as PNG.
 
 Every figure names its source (measured / emulated / simulated) in its title and
-caption, like every table.
+caption, like every table. Figures are drawn at 100 dpi and shown at their own
+size, so 9-point text is what a reader sees at 100 % zoom. The PNGs are reduced
+to a 64-colour palette: plots are flat colours, and a run of many jobs must still
+give a report.html of a few hundred kB.
 """
 
 from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from matplotlib.axes import Axes
+from matplotlib.axis import Axis
+from matplotlib.backend_bases import RendererBase
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, Locator, LogLocator, MaxNLocator, NullFormatter
+from matplotlib.transforms import Bbox
+from PIL import Image
 
-from harness.report.pareto import pareto_front
-from harness.report.savings import SAVED, Saving
-from harness.report.summary import SummaryLine, sources_of
+from harness.report.tables import short_number
 
 DPI = 100
+PALETTE_COLOURS = 64
+TEXT_PT = 9          # tick labels and annotations: never smaller
+WIDTH_IN = 11.4      # panels side by side: the page's width at 1,280 px (1,168 px of content)
+LOG_SPAN = 10.0      # a value axis spanning more than this ratio is drawn logarithmic
 
 
 @dataclass(frozen=True)
@@ -25,72 +38,113 @@ class ReportFigure:
     source: str
     png_base64: str
     caption: str = ""
+    key: tuple[str, ...] = ()   # what the figure's numbered labels stand for, in order
 
 
-def embed(fig: Figure, title: str, source: str, caption: str = "") -> ReportFigure:
+def embed(fig: Figure, title: str, source: str, caption: str = "",
+          key: Sequence[str] = ()) -> ReportFigure:
     """PNG bytes inline; no 'Software' tag so the file names no URL."""
+    suptitle(fig, title, source)
+    return ReportFigure(title, source, base64.b64encode(png_bytes(fig)).decode("ascii"),
+                        caption, tuple(key))
+
+
+def new_figure(width: float, height: float) -> Figure:
+    """A constrained-layout figure on the Agg canvas (which can measure text)."""
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def renderer_of(fig: Figure) -> RendererBase:
+    canvas = fig.canvas
+    assert isinstance(canvas, FigureCanvasAgg)   # new_figure's
+    return canvas.get_renderer()
+
+
+def suptitle(fig: Figure, title: str, source: str) -> None:
+    """The figure's title with its source; a figure that lays out its own labels sets it
+    first, and `embed` setting it again changes nothing."""
     fig.suptitle(f"{title}  [{source}]", fontsize=11)
+
+
+def png_bytes(fig: Figure) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
-    return ReportFigure(title, source, base64.b64encode(buf.getvalue()).decode("ascii"), caption)
+    buf.seek(0)
+    palette = Image.open(buf).convert("RGB").quantize(
+        PALETTE_COLOURS, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    out = io.BytesIO()
+    palette.save(out, format="PNG", optimize=True)
+    return out.getvalue()
 
 
-def accuracy_tradeoffs(lines: list[SummaryLine]) -> list[ReportFigure]:
-    """Per board: accuracy vs energy and vs latency, the Pareto front as a step line."""
-    figures = []
-    for board in dict.fromkeys(s.board for s in lines):
-        mine = [s for s in lines if s.board == board and s.accuracy() is not None]
-        if not mine:
+def value_axis(ax: Axes, which: str, low: float, high: float) -> bool:
+    """Scale the ``which`` ("x" or "y") axis for values from ``low`` to ``high``; True when
+    logarithmic (positive values spanning more than LOG_SPAN).
+
+    A log axis gets labels at 1-2-5 in plain numbers and unlabelled minor ticks:
+    matplotlib's default labels every minor tick in exponent form when the span is
+    short, and those labels run into each other. `declutter_ticks` thins them
+    further once the axes have their size.
+    """
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    log = low > 0 and high / low > LOG_SPAN
+    if log:
+        (ax.set_xscale if which == "x" else ax.set_yscale)("log")
+        axis.set_minor_formatter(NullFormatter())
+    axis.set_major_locator(_locators(log)[0])
+    axis.set_major_formatter(FuncFormatter(lambda v, _: short_number(v)))
+    return log
+
+
+def _locators(log: bool) -> list[Locator]:
+    """Tick choices for an axis, from the densest to the sparsest."""
+    if log:
+        return [*(LogLocator(10, subs=subs) for subs in ((1.0, 2.0, 5.0), (1.0, 3.0), (1.0,))),
+                *(LogLocator(10, numticks=n) for n in (5, 3))]
+    return [MaxNLocator(n) for n in (6, 5, 4, 3, 2)]
+
+
+def declutter_ticks(fig: Figure, renderer: RendererBase) -> None:
+    """Take sparser ticks on every value axis whose tick labels touch, until none do.
+
+    Lays the figure out (`draw_without_rendering`) as often as it changes a locator.
+    """
+    fig.draw_without_rendering()
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            if not isinstance(axis.get_major_formatter(), FuncFormatter):
+                continue   # category labels (job names), not a value axis
+            for locator in _locators(axis.get_scale() == "log"):
+                if not labels_touch(tick_label_boxes(axis, renderer)):
+                    break
+                axis.set_major_locator(locator)
+                fig.draw_without_rendering()
+
+
+def tick_label_boxes(axis: Axis, renderer: RendererBase) -> list[Bbox]:
+    """Where the tick labels drawn inside the view are, in pixels (after a draw)."""
+    low, high = sorted(axis.get_view_interval())
+    boxes = []
+    for tick in axis.get_major_ticks():
+        loc = tick.get_loc()
+        if loc is None or not low <= loc <= high:
             continue
-        fig = Figure(figsize=(10, 4.2), layout="constrained")
-        for ax, metric, label in zip(fig.subplots(1, 2), ("energy_per_inference",
-                                                          "latency_median"),
-                                     ("µJ per inference", "median latency, ms"), strict=True):
-            pts = [(value, accuracy, f"{s.model}/{s.variant}") for s in mine
-                   if (value := s.value(metric)) is not None
-                   and (accuracy := s.accuracy()) is not None]
-            _pareto_axes(ax, pts, label)
-        figures.append(embed(fig, f"Accuracy trade-offs on {board}", sources_of(mine),
-                             "Pareto front: no other model/variant is both cheaper and more "
-                             "accurate. Accuracy is top-1 % (or ROC AUC × 100)."))
-    return figures
+        boxes += [label.get_window_extent(renderer) for label in (tick.label1, tick.label2)
+                  if label.get_visible() and label.get_text()]
+    return boxes
 
 
-def _pareto_axes(ax, pts: list[tuple[float, float, str]], xlabel: str) -> None:
-    ax.set_xlabel(xlabel + " (log)")
-    ax.set_ylabel("accuracy, points")
-    ax.grid(True, alpha=0.3)
-    if not pts:
-        ax.text(0.5, 0.5, "not measured", ha="center", va="center", transform=ax.transAxes)
-        return
-    ax.set_xscale("log")
-    ax.scatter([p[0] for p in pts], [p[1] for p in pts], color="tab:blue", zorder=3)
-    for x, y, name in pts:
-        ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
-    front = [pts[i] for i in pareto_front([(p[0], p[1]) for p in pts])]
-    ax.step([p[0] for p in front], [p[1] for p in front], where="post", color="tab:red",
-            label="Pareto front", zorder=2)
-    ax.scatter([p[0] for p in front], [p[1] for p in front], facecolors="none",
-               edgecolors="tab:red", s=120, zorder=4)
-    ax.legend(loc="lower right", fontsize=8)
+def labels_touch(boxes: Sequence[Bbox], gap_px: float = 3.0) -> bool:
+    padded_boxes = [b.padded(gap_px / 2) for b in boxes]
+    return any(a.overlaps(b) for i, a in enumerate(padded_boxes) for b in padded_boxes[i + 1:])
 
 
-def savings_figure(savings: list[Saving]) -> ReportFigure | None:
-    if not savings:
-        return None
-    fig = Figure(figsize=(10, 0.6 * len(savings) + 1.8), layout="constrained")
-    ax = fig.subplots()
-    height = 0.8 / len(SAVED)
-    for k, (label, _) in enumerate(SAVED):
-        ys = [i + k * height for i in range(len(savings))]
-        ax.barh(ys, [s.percent[label] or 0.0 for s in savings], height=height, label=label)
-    ax.set_yticks([i + height for i in range(len(savings))],
-                  [f"{s.board}/{s.model}/{s.variant} vs {s.reference}" for s in savings],
-                  fontsize=8)
-    ax.axvline(0, color="black", lw=0.8)
-    ax.set_xlabel("% saved (negative: costs more)")
-    ax.legend(fontsize=8)
-    ax.grid(True, axis="x", alpha=0.3)
-    return embed(fig, "Variant savings", " + ".join(sorted({s.source for s in savings})),
-                 "Size is the model file; latency the median; energy µJ per inference. "
-                 "A missing bar means the figure was not measured.")
+def padded(low: float, high: float, log: bool, pad: float = 0.08) -> tuple[float, float]:
+    """Limits with room around the extreme points (for their markers and labels)."""
+    if log:
+        ratio = (high / low) ** pad
+        return low / ratio, high * ratio
+    span = (high - low) or abs(high) or 1.0
+    return low - span * pad, high + span * pad

@@ -48,6 +48,14 @@ def fmt(value: float | None, digits: int = 2) -> str:
     return "–" if value is None else f"{value:,.{digits}f}"
 
 
+def short_number(value: float) -> str:
+    """Three significant figures, thousands separated: 0.52, 6.74, 62.3, 1,320."""
+    size = abs(value)
+    if size >= 100 or size == 0:
+        return f"{value:,.0f}"
+    return f"{value:.2g}" if size < 1 else f"{value:.3g}"
+
+
 def _num(value: float | None, digits: int = 2) -> Cell:
     return Cell(fmt(value, digits), "" if value is None else value)
 
