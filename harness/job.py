@@ -27,7 +27,7 @@ from harness.dut.mlperf_session import MlperfIdentity
 from harness.dut.recovery import Recovery
 from harness.dut.session import DutSession
 from harness.dut.transport import open_link
-from harness.errors import BoardError, MeasurementError, MonitorDisconnected
+from harness.errors import BoardError, HarnessError, MeasurementError, MonitorDisconnected
 from harness.job_power import JobPower
 from harness.measure.accuracy import measure_accuracy
 from harness.measure.energy_run import measure_energy_per_inference
@@ -51,7 +51,11 @@ from harness.results.store import RunStore
 
 log = logging.getLogger(__name__)
 READY_TIMEOUT_S = 3.0
-ENERGY_ATTEMPTS = 3
+ENERGY_ATTEMPTS = 5
+
+
+class JobFailed(HarnessError):
+    """A job failed after some of its modes completed; their rows are kept (``partial``)."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +93,7 @@ def run_job(bench: Bench, job: Job, model_path: Path, store: RunStore, run_id: s
             power.open()
         url = board_link(driver, job.board, model_path)     # preflashed: found, not flashed
         session = stack.enter_context(_session(job, board, driver, url, model_path))
-        session.wait_ready(READY_TIMEOUT_S)     # else it booted before we listened
+        session.connect(READY_TIMEOUT_S)     # no READY: it booted before we listened
         hello = session.hello()
         _check_model(hello, model_path, job)
         rows = [ctx.row("info", "arena_bytes", hello.arena_used, "B", time=utc_now()),
@@ -100,7 +104,13 @@ def run_job(bench: Bench, job: Job, model_path: Path, store: RunStore, run_id: s
                              notes="text + data of the firmware ELF"),
                      ctx.row("info", "firmware_ram_bytes", firmware[1], "B", time=utc_now(),
                              notes="data + bss (arena and stack included)")]
-        rows += _run_modes(bench, job, session, hello, host, dataset, ctx, store, power, seed)
+        try:
+            rows += _run_modes(bench, job, session, hello, host, dataset, ctx, store, power,
+                               seed)
+        except _ModeFailed as failed:
+            store.append_job(job.key, rows + failed.rows, "partial", str(failed.error))
+            raise JobFailed(f"{failed.error} (the rows of its completed modes are kept)") \
+                from failed.error
     store.append_job(job.key, rows)
     return JobOutcome(rows, hello)
 
@@ -147,6 +157,15 @@ def _dataset_for(bench: Bench, job: Job, host: TflmHostModel, seed: int) -> Data
     return dataset if dataset.generated else dataset.held_out()
 
 
+class _ModeFailed(Exception):
+    """Carries the rows of the modes that completed before one failed."""
+
+    def __init__(self, error: HarnessError, rows: list[ResultRow]) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.rows = rows
+
+
 def _job_power(bench: Bench, job: Job, board: BoardSpec, driver: BoardDriver) -> JobPower | None:
     """The monitor that supplies this board in energy mode, if the bench has one."""
     spec = bench.spec.monitor_for(job.board.id)
@@ -169,43 +188,48 @@ def _run_modes(bench: Bench, job: Job, session: DutSession, hello: HelloInfo,
     gen_note = caveat(GENERATED_INPUTS) if dataset.generated else ""
     rows: list[ResultRow] = []
     watch = RecoveryWatch(session)
-    latency_s: float | None = None      # the board's, for sizing energy windows
-    if modes.performance:
-        perf = measure_performance(session, input_data, hello.clock_hz,
-                                   modes.performance.warmups, modes.performance.runs)
-        n = len(perf.cycles)
-        latency_s = perf.median_ms / 1e3
-        np.save(store.job_file("raw", job.key, ".cycles.npy"), perf.cycles)  # distributions
-        counted, assumption = _counter_meaning(hello)
-        ms_note = join_notes(caveat(assumption) if assumption else "", gen_note)
-        rows += [ctx.row("performance", "latency_median", perf.median_ms, "ms", time=utc_now(),
-                         n=n, notes=ms_note),
-                 ctx.row("performance", "latency_p90", perf.p90_ms, "ms", time=utc_now(), n=n,
-                         notes=ms_note),
-                 ctx.row("performance", f"{counted}_mean", perf.mean_cycles, counted,
-                         time=utc_now(), n=n, notes=f"counter: {hello.counter}")]
-        rows = watch.annotate(rows, "performance")
-    if modes.accuracy:
-        acc = measure_accuracy(session, dataset, host.input_spec, host.output_spec,
-                               modes.accuracy.samples, reference=host.run)
-        if acc.top1 is not None:
-            rows.append(ctx.row("accuracy", "top1", acc.top1 * 100, "%", time=utc_now(),
-                                n=acc.n, notes=dataset.description))
-        if acc.auc is not None:
-            rows.append(ctx.row("accuracy", "auc", acc.auc, "", time=utc_now(), n=acc.n,
-                                notes=dataset.description))
-        rows.append(ctx.row("accuracy", "host_reference_mismatches", acc.mismatches or 0,
-                            "outputs", time=utc_now(), n=acc.n,
-                            notes=gen_note or "outputs differing from the TFLM host runtime"))
-        rows = watch.annotate(rows, "accuracy")
-    if modes.energy and power is not None:
-        rows += watch.annotate(_energy_rows(bench, job, session, power, input_data, ctx, store,
-                                            watch, latency_s), "energy")
-    if modes.mlperf:    # MLPerf Tiny's run rules, on the whole dataset (measure/mlperf_job.py)
-        assumption = _counter_meaning(hello)[1]
-        rows += watch.annotate(run_mlperf_rules(
-            bench, job, session, hello, host, ctx, store, seed=seed, power=power,
-            counter_note=caveat(assumption) if assumption else ""), "mlperf")
+    try:
+        latency_s: float | None = None      # the board's, for sizing energy windows
+        if modes.performance:
+            perf = measure_performance(session, input_data, hello.clock_hz,
+                                       modes.performance.warmups, modes.performance.runs)
+            n = len(perf.cycles)
+            latency_s = perf.median_ms / 1e3
+            np.save(store.job_file("raw", job.key, ".cycles.npy"), perf.cycles)  # distributions
+            counted, assumption = _counter_meaning(hello)
+            ms_note = join_notes(caveat(assumption) if assumption else "", gen_note)
+            rows += [ctx.row("performance", "latency_median", perf.median_ms, "ms", time=utc_now(),
+                             n=n, notes=ms_note),
+                     ctx.row("performance", "latency_p90", perf.p90_ms, "ms", time=utc_now(), n=n,
+                             notes=ms_note),
+                     ctx.row("performance", f"{counted}_mean", perf.mean_cycles, counted,
+                             time=utc_now(), n=n, notes=f"counter: {hello.counter}")]
+            rows = watch.annotate(rows, "performance")
+        if modes.accuracy:
+            acc = measure_accuracy(session, dataset, host.input_spec, host.output_spec,
+                                   modes.accuracy.samples, reference=host.run)
+            if acc.top1 is not None:
+                rows.append(ctx.row("accuracy", "top1", acc.top1 * 100, "%", time=utc_now(),
+                                    n=acc.n, notes=dataset.description))
+            if acc.auc is not None:
+                rows.append(ctx.row("accuracy", "auc", acc.auc, "", time=utc_now(), n=acc.n,
+                                    notes=dataset.description))
+            rows.append(ctx.row("accuracy", "host_reference_mismatches", acc.mismatches or 0,
+                                "outputs", time=utc_now(), n=acc.n,
+                                notes=gen_note or "outputs differing from the TFLM host runtime"))
+            rows = watch.annotate(rows, "accuracy")
+        if modes.energy and power is not None:
+            rows += watch.annotate(_energy_rows(bench, job, session, power, input_data, ctx, store,
+                                                watch, latency_s), "energy")
+        if modes.mlperf:    # MLPerf Tiny's run rules, on the whole dataset (measure/mlperf_job.py)
+            assumption = _counter_meaning(hello)[1]
+            rows += watch.annotate(run_mlperf_rules(
+                bench, job, session, hello, host, ctx, store, seed=seed, power=power,
+                counter_note=caveat(assumption) if assumption else ""), "mlperf")
+    except HarnessError as exc:
+        if not rows:
+            raise
+        raise _ModeFailed(exc, rows + watch.totals(ctx, utc_now())) from exc
     return rows + watch.totals(ctx, utc_now())
 
 
@@ -234,7 +258,7 @@ def _energy_rows(bench: Bench, job: Job, session: DutClient, power: JobPower,
                 session, power.monitor, input_data, energy_mode.windows,
                 energy_mode.inferences_per_window, energy_mode.idle_s, trace_path, latency_s,
                 marker_windows)
-            disturbed = {k: v for k, v in watch.since_mark().items() if v}
+            disturbed = watch.disturbed()
             if not disturbed:
                 break
             problem = "the link was disturbed during the windows (" + ", ".join(

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from harness.config.bench import Bench
 from harness.errors import HarnessError
-from harness.job import JobOutcome, run_job
+from harness.job import JobFailed, JobOutcome, run_job
 from harness.models.resolve import ResolvedModel, copy_cards, resolve_model
 from harness.plan import Job, plan_jobs
 from harness.preflight import Finding, check_built, check_setup, raise_on_errors
@@ -77,6 +77,7 @@ def run_bench(bench: Bench, options: RunOptions,
                       "started": utc_now(), "harness_version": harness_version(),
                       "git_commit": git_commit(project)})
     done = store.completed_jobs()
+    partial = {job for job, entry in store.outcomes().items() if entry["status"] == "partial"}
     summary = RunSummary(run_dir=store.run_dir, report=store.run_dir / "report.md")
     copy_cards(models, store.run_dir)  # the card of each variant the run measures
     for job in plan_jobs(bench):
@@ -88,6 +89,9 @@ def run_bench(bench: Bench, options: RunOptions,
             summary.skipped[job.key] = resolved.skip_reason
             store.record_outcome(job.key, "skipped", resolved.skip_reason)
             continue
+        if job.key in partial:  # measured again whole: its earlier rows would be twins
+            log.info("job %s: dropping %d rows of its partial run", job.key,
+                     store.drop_job_rows(job.key))
         if on_job:
             on_job(job, None)
         try:
@@ -95,7 +99,8 @@ def run_bench(bench: Bench, options: RunOptions,
         except HarnessError as exc:
             log.error("job %s failed: %s", job.key, exc)
             summary.failed[job.key] = str(exc)
-            store.record_outcome(job.key, "failed", str(exc))
+            if not isinstance(exc, JobFailed):  # a partial job recorded its own outcome
+                store.record_outcome(job.key, "failed", str(exc))
             continue
         summary.completed.append(job.key)
         if on_job:
