@@ -230,6 +230,39 @@ def test_a_reset_between_upload_and_infer_is_recovered_on_a_fresh_upload(ic01: P
     assert result.output == host.run(data).tobytes()
 
 
+class RebootsOnInfer:
+    """A DUT that resets as the host sends ``infer`` and, rebooted, still runs it: the host
+    gets the boot banner, then a reply to a command it thinks was lost."""
+
+    def __init__(self, inner: MlperfDevice) -> None:
+        self.inner = inner
+        self.rebooted = False
+
+    def boot(self) -> bytes:
+        return self.inner.boot()
+
+    def feed(self, data: bytes) -> bytes:
+        if b"infer" in data and not self.rebooted:
+            self.rebooted = True
+            return self.inner.boot() + self.inner.feed(data)
+        return self.inner.feed(data)
+
+
+def test_a_reply_that_follows_a_reset_banner_is_not_taken_for_the_next_command(
+        ic01: Path) -> None:
+    device = build_mlperf_device(BOARD, ic01)
+    host = TflmHostModel.load(ic01)
+    data = image(8)
+    with served(RebootsOnInfer(device)) as path, \
+            MlperfSession(open_link(path), device._codec, recovery=Recovery("lab-l4")) as session:
+        assert session.wait_ready(2.0)
+        session.identify()
+        session.upload(data)
+        result = session.infer(0, 1)
+    assert (session.stats.reboots, session.stats.resyncs) == (1, 1)
+    assert result.output == host.run(data).tobytes()
+
+
 def test_a_reset_whose_banner_was_lost_shows_as_input_db_has_and_is_recovered(
         ic01: Path) -> None:
     device = build_mlperf_device(BOARD, ic01)

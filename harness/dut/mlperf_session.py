@@ -123,6 +123,7 @@ class MlperfSession:
         self._link: CountingLink | None = None
         self._reader: LineReader | None = None
         self._answered = False      # a command was answered on this link: a banner is a reset
+        self._last_wait = timeout   # what the last command sent was given
         self._input: bytes | None = None
         self._input_boot = -1
 
@@ -244,6 +245,7 @@ class MlperfSession:
         answered before (it reset; the reply, if one followed, is read first).
         """
         self._write(command + "%")
+        self._last_wait = wait
         deadline = time.monotonic() + wait
         garbage_before = self._io.garbage_bytes
         lines: list[str] = []
@@ -308,20 +310,37 @@ class MlperfSession:
             raise ProtocolError(f"{problem} ({QUESTION_TRIES} tries)")
         return self._recovering(f"{command}%", ask, needs_input=False)
 
-    def _resync(self, after: Exception) -> None:
-        """Forget what is buffered and ask ``name%`` until it is answered (twice at most);
-        BoardSilent, naming what went wrong ``after``, when it is not. A DUT that reset
-        answers too (BoardRebooted)."""
+    def _resync(self, after: Exception, wait: float | None = None) -> None:
+        """Forget what is buffered, ask ``name%`` and read up to its ``m-name-dut-[…]`` and
+        the ``m-ready`` after it: whatever came first was a stale reply (a command the DUT
+        ran late, or again after a reset), and is discarded. Twice at most, each within
+        ``wait`` (what the command it follows may still take); BoardSilent, naming what
+        went wrong ``after``, when no answer comes. A DUT that reset meanwhile answers
+        too: BoardRebooted."""
         self.stats.resyncs += 1
+        wait = wait or self._wait(5, 60)
+        rebooted = False
         for _ in range(2):
             self._io.reset()
-            try:
-                self._exchange("name", self._wait(5, 60))
-                return
-            except ReplyTimeout:
-                continue
-            except DutRefused:      # a partial line glued to ours: the next one is clean
-                continue
+            self._write("name%")
+            deadline = time.monotonic() + wait
+            named = False
+            while (line := self._io.next_line(deadline)) is not None:
+                token = _token(line) or ""
+                if token.startswith(_BOOT):
+                    rebooted |= self._note_boot(token)
+                elif token.startswith("m-name-dut-["):
+                    named = True
+                elif token == "m-ready" and named:
+                    self._sync_counts()
+                    if rebooted:
+                        raise BoardRebooted(f"board {self.board}: its boot banner came while "
+                                            f"the host resynchronised after: {after}")
+                    log.info("resynchronised with the MLPerf DUT on %s", self.url)
+                    return
+                else:
+                    self.stats.discarded += 1
+        self._sync_counts()
         raise BoardSilent(f"{after}; no answer to `name%` on {self.url} either: the DUT "
                           "is silent")
 
@@ -377,7 +396,7 @@ class MlperfSession:
         for _ in range(1 + self.retries):
             if problem is not None:
                 self.stats.resends += 1
-                self._resync(problem)
+                self._resync(problem, wait)     # the DUT may still be running it
             sent = time.monotonic()
             try:
                 lines = self._exchange(command, wait)
@@ -487,6 +506,12 @@ class MlperfSession:
             return "no reply: reset by its driver"
         self.stats.reboots += 1
         self._input_boot = -1
+        # a rebooted DUT may yet answer the interrupted command (it reached it after the
+        # boot): that reply must not be read as the next command's
+        try:
+            self._resync(problem, self._last_wait)
+        except BoardRebooted:
+            self.stats.reboots += 1
         return "the board reset itself (boot banner mid-command)" if isinstance(
             problem, BoardRebooted) else "the board lost its input (Input db has …)"
 
