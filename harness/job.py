@@ -120,7 +120,7 @@ def _driver_for(bench: Bench, job: Job, board: BoardSpec, workdir: Path,
                 ) -> BoardDriver:
     driver = create_driver(board, workdir, LinkHint(job.board.port, job.board.serial_number,
                                                     job.board.pace, job.board.protocol,
-                                                    timestamp_mode))
+                                                    timestamp_mode, job.board.params))
     faults = bench.spec.faults
     # faults sit between a board the harness starts and the host; a preflashed one is not
     if faults is not None and faults.afflicts(job.board.id) and job.board.firmware == "build":
