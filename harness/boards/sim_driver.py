@@ -17,9 +17,11 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 from harness.boards.driver import LinkHint, Pace, Source, register_driver
 from harness.boards.sim_board import READY_PREFIX
-from harness.config.board import BoardSpec, boards_dir
+from harness.config.board import BoardSpec
 from harness.errors import BoardError
 from harness.procs import spawn
 
@@ -49,7 +51,12 @@ class SimDriver:
         self.stop()
         self._workdir.mkdir(parents=True, exist_ok=True)
         self.virtual_wire.unlink(missing_ok=True)
-        board_file = boards_dir() / f"{self._board.id}.yaml"
+        # The definition the bench resolved (a lab's own file, the kind override), as the
+        # board process reads it: it has no bench to find it by.
+        board_file = self._workdir / "boards" / f"{self._board.id}.yaml"
+        board_file.parent.mkdir(exist_ok=True)
+        board_file.write_text(yaml.safe_dump(self._board.model_dump(mode="json"),
+                                             sort_keys=False))
         cmd = [sys.executable, "-m", "harness.boards.sim_board", "--board-file", str(board_file),
                "--model", str(model), "--activity-log", str(self.virtual_wire),
                "--seed", str(self._seed), "--pace", self.pace, "--protocol", self.protocol,

@@ -103,6 +103,9 @@ class Modes(_Strict):
     mlperf: MlperfMode | None = None
 
 
+MODES = ("performance", "accuracy", "energy", "mlperf")
+
+
 class Thresholds(_Strict):
     """How much worse than the baseline a figure may get before `harness compare` fails."""
 
@@ -116,6 +119,8 @@ class BenchSpec(_Strict):
     name: str = Field(pattern=_ID)
     description: str = ""
     results_dir: str = "results"
+    boards_dir: str | None = Field(default=None, description="a lab's own board files, "
+                                   "relative to the bench file; searched before boards/")
     boards: list[BenchBoard] = Field(min_length=1)
     monitors: list[BenchMonitor] = Field(default_factory=list)
     models: list[BenchModel] = Field(min_length=1)
@@ -203,10 +208,12 @@ class _FieldError(ValueError):
 class Bench:
     """A validated bench file with its board definitions resolved."""
 
-    def __init__(self, path: Path, spec: BenchSpec, boards: dict[str, BoardSpec]) -> None:
+    def __init__(self, path: Path, spec: BenchSpec, boards: dict[str, BoardSpec],
+                 boards_dir: Path | None = None) -> None:
         self.path = path
         self.spec = spec
         self.boards = boards  # bench board id -> definition (kind override applied)
+        self.boards_dir = boards_dir  # where its own board files were looked for first
 
     @property
     def base_dir(self) -> Path:
@@ -220,13 +227,21 @@ def with_mlperf_rules(bench: Bench) -> Bench:
         return bench
     data = bench.spec.model_dump()
     data["modes"]["mlperf"] = {}
-    return Bench(bench.path, validate(BenchSpec, data, bench.path), bench.boards)
+    return Bench(bench.path, validate(BenchSpec, data, bench.path), bench.boards,
+                 bench.boards_dir)
 
 
 def load_bench(path: Path, boards_dir: Path | None = None) -> Bench:
-    """Read and validate a bench file; every error names the file and the field."""
+    """Read and validate a bench file; every error names the file and the field.
+
+    Board definitions come from ``boards_dir`` (``--boards-dir``), else the bench's
+    ``boards_dir`` key, searched before the project's ``boards/``."""
     spec = validate(BenchSpec, read_yaml(path), path)
-    return Bench(path, spec, _resolve_boards(path, spec, boards_dir))
+    if boards_dir is None and spec.boards_dir is not None:
+        boards_dir = path.parent / Path(spec.boards_dir).expanduser()
+        if not boards_dir.is_dir():
+            raise ConfigError(str(path), "boards_dir", f"no folder {boards_dir}")
+    return Bench(path, spec, _resolve_boards(path, spec, boards_dir), boards_dir)
 
 
 def _resolve_boards(path: Path, spec: BenchSpec, boards_dir: Path | None) -> dict[str, BoardSpec]:

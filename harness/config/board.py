@@ -127,6 +127,11 @@ def boards_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "boards"
 
 
+def _search_path(lab_dir: Path | None) -> list[Path]:
+    """A lab's own board folder first (its files shadow ours of the same id), then ours."""
+    return [lab_dir, boards_dir()] if lab_dir is not None else [boards_dir()]
+
+
 def load_board(path: Path) -> BoardSpec:
     data = read_yaml(path)
     board = validate(BoardSpec, data, path)
@@ -135,16 +140,22 @@ def load_board(path: Path) -> BoardSpec:
     return board
 
 
-def find_board(board_id: str, search_dir: Path | None = None) -> BoardSpec:
-    """Load ``<search_dir>/<board_id>.yaml``; an unknown id lists the known ones."""
-    folder = search_dir or boards_dir()
-    path = folder / f"{board_id}.yaml"
-    if not path.is_file():
-        known = ", ".join(sorted(p.stem for p in folder.glob("*.yaml"))) or "none"
-        raise ConfigError(str(path), "", f"unknown board {board_id!r} (known boards: {known})")
-    return load_board(path)
+def find_board(board_id: str, lab_dir: Path | None = None) -> BoardSpec:
+    """Load ``<board_id>.yaml`` from ``lab_dir`` (a lab's own board files), else from the
+    project's ``boards/``; an unknown id lists the known ones."""
+    folders = _search_path(lab_dir)
+    for folder in folders:
+        if (folder / f"{board_id}.yaml").is_file():
+            return load_board(folder / f"{board_id}.yaml")
+    known = ", ".join(sorted({p.stem for f in folders for p in f.glob("*.yaml")})) or "none"
+    where = " or ".join(str(f) for f in folders)
+    raise ConfigError(f"{board_id}.yaml", "", f"unknown board {board_id!r}: not in {where} "
+                      f"(known boards: {known})")
 
 
-def all_boards(search_dir: Path | None = None) -> list[BoardSpec]:
-    folder = search_dir or boards_dir()
-    return [load_board(p) for p in sorted(folder.glob("*.yaml"))]
+def all_boards(lab_dir: Path | None = None) -> list[BoardSpec]:
+    """Every board definition: a lab's own (``lab_dir``) and the project's, by id."""
+    files: dict[str, Path] = {}
+    for folder in reversed(_search_path(lab_dir)):  # the lab's last: its files win
+        files |= {p.stem: p for p in folder.glob("*.yaml")}
+    return [load_board(files[board_id]) for board_id in sorted(files)]
