@@ -1,6 +1,18 @@
-"""One exception hierarchy for the harness; the CLI turns these into exit codes."""
+"""One exception hierarchy for the harness, and the exit codes the CLI turns them into."""
 
 from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """What ``harness`` exits with (README.md, "Exit codes")."""
+
+    OK = 0
+    ERROR = 1          # the harness stopped: a board, model, measurement or other error
+    CONFIG = 2         # a bad command line, bench or board file (and `check` errors)
+    JOB_FAILED = 3     # the run finished, but at least one job failed
+    REGRESSION = 4     # a figure regressed against the baseline (run --baseline, compare)
 
 
 class HarnessError(Exception):
