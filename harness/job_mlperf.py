@@ -77,6 +77,9 @@ def run_mlperf_job(bench: Bench, job: Job, board: BoardSpec, model_path: Path,
     codec = MlperfCodec.for_model(host.input_spec, host.output_spec)
     monitored = modes.energy is not None and bench.spec.monitor_for(job.board.id) is not None
     phases = _phases(job, modes.performance is not None, modes.accuracy is not None, monitored)
+    enabled = {name for name, on in (("performance", modes.performance is not None),
+                                     ("accuracy", modes.accuracy is not None),
+                                     ("energy", monitored)) if on}
     input_data = dataset.to_model_input(0, host.input_spec).tobytes()
     rows = [ctx.row("info", "model_bytes", model_path.stat().st_size, "B", time=utc_now())]
     totals: dict[str, float] = {}
@@ -85,6 +88,7 @@ def run_mlperf_job(bench: Bench, job: Job, board: BoardSpec, model_path: Path,
                          board.clock_hz).total_cycles / board.clock_hz
     identity: MlperfIdentity | None = None
     for timestamp_mode, phase_modes in phases:
+        run = enabled.intersection(phase_modes)
         driver = make_driver(timestamp_mode)
         with ExitStack() as stack:
             stack.callback(driver.stop)
@@ -99,14 +103,14 @@ def run_mlperf_job(bench: Bench, job: Job, board: BoardSpec, model_path: Path,
             identity = session.identify()
             _check_identity(identity, codec, job, model_path, timestamp_mode)
             watch = RecoveryWatch(session)
-            if "performance" in phase_modes:
+            if "performance" in run:
                 perf_rows, latency_s = _performance(bench, job, board, session, identity,
                                                     input_data, dataset, ctx, store)
                 rows += watch.annotate(perf_rows, "performance")
-            if "accuracy" in phase_modes:
+            if "accuracy" in run:
                 rows += watch.annotate(_accuracy(bench, session, codec, host, dataset, ctx),
                                        "accuracy")
-            if "energy" in phase_modes and power is not None:
+            if "energy" in run and power is not None:
                 rows += watch.annotate(energy_rows(
                     bench, job, session, power, input_data, ctx, store, watch, latency_s,
                     marker_windows="falls"), "energy")

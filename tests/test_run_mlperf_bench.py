@@ -21,6 +21,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from harness.boards import usb_ports
 from harness.boards.sim_board import build_device
 from harness.cli import main
 from harness.config.board import find_board
@@ -217,3 +218,24 @@ def test_realtime_energy_mode_drops_glitches_on_the_timestamp_line(tmp_path: Pat
         latency_s + 100e-6 / 5) * 1e6
     assert float(energy["value"]) == pytest.approx(expected_uj, rel=0.02)
     assert not {b for b, _ in rows} - {"l4"} and ("l4", "latency_median") not in rows
+
+
+def test_a_preflashed_hardware_dut_is_found_by_its_usb_ids(tmp_path: Path,
+                                                          mlperf_dir: Path) -> None:
+    """``port: auto``: the one USB port with the board's VID:PID and serial number. The DUT
+    is the emulated one, plugged into the emulated USB bus (harness/boards/usb_ports.py);
+    the harness neither builds nor flashes it, so no PlatformIO is needed."""
+    vid, pid = usb_ports.parse_vid_pid(BOARD.serial.usb_vid_pid or "")
+    with served(build_mlperf_device(BOARD, mlperf_dir / "ic01_int8.tflite")) as path:
+        usb_ports.register(path, vid, pid, "MLPERF-DUT-1")
+        try:
+            boards = [{"id": "l4", "board": "nucleo_l4r5zi", "protocol": "mlperf",
+                       "firmware": "preflashed", "serial_number": "MLPERF-DUT-1"}]
+            bench = _write(tmp_path, boards, [], {"performance": {"warmups": 0, "runs": 5}})
+            result, run_dir = _run(bench, tmp_path, mlperf_dir)
+        finally:
+            usb_ports.unregister(path)
+    assert result.exit_code == 0, result.output
+    rows = _rows(run_dir)
+    assert rows["l4", "latency_median"]["protocol"] == "mlperf"
+    assert ("l4", "firmware_flash_bytes") not in rows       # nothing was built
