@@ -11,7 +11,7 @@ from rich.logging import RichHandler
 
 from harness import __version__
 from harness.cli_text import labelled
-from harness.errors import ConfigError, HarnessError
+from harness.errors import ConfigError, ExitCode, HarnessError
 
 # An error names a path: never wrap it; nor read it as markup (cli_text.py).
 console = Console(stderr=True, soft_wrap=True, markup=False)
@@ -29,27 +29,46 @@ def _setup_logging(verbose: int) -> None:
 
 
 class HarnessGroup(click.Group):
-    """Turn harness errors into one clear line and a non-zero exit."""
+    """Turn harness errors into one clear line and an exit code (`ExitCode`)."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except ConfigError as exc:
             console.print(labelled("error:", "bold red", str(exc)))
-            sys.exit(2)
+            sys.exit(ExitCode.CONFIG)
         except HarnessError as exc:
             console.print(labelled("error:", "bold red", str(exc)))
-            sys.exit(1)
+            sys.exit(ExitCode.ERROR)
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        # -v also after the subcommand: `harness run -v BENCH` as `harness -v run BENCH`
+        cmd.params.append(click.Option(["-v", "--verbose"], count=True, expose_value=False,
+                                       callback=_more_verbose, is_eager=True,
+                                       help="More log output (-v info, -vv debug)."))
+        super().add_command(cmd, name)
+
+
+def _more_verbose(ctx: click.Context, _param: click.Parameter, count: int) -> None:
+    if count:
+        root = ctx.find_root()
+        root.meta["verbose"] = root.meta.get("verbose", 0) + count
+        _setup_logging(root.meta["verbose"])
 
 
 @click.group(cls=HarnessGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="harness")
-@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
-def main(verbose: int) -> None:
+@click.option("-v", "--verbose", count=True,
+              help="More log output (-v info, -vv debug); also after the command.")
+@click.pass_context
+def main(ctx: click.Context, verbose: int) -> None:
     """Benchmark TinyML models on microcontroller boards: accuracy, latency, Joules/inference.
 
-    Start with `harness check BENCH.yaml`, then `harness run BENCH.yaml`.
+    Start with `harness check BENCH.yaml`, then `harness run BENCH.yaml`. Exit codes:
+    0 ok, 1 error, 2 bad command line, bench or board file, 3 a job failed, 4 a
+    regression against the baseline.
     """
+    ctx.meta["verbose"] = verbose
     _setup_logging(verbose)
 
 
