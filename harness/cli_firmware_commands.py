@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from harness.cli_options import boards_dir_option
 from harness.config.bench import BenchModel
 from harness.config.board import BoardSpec, find_board
 from harness.errors import BoardError, ModelError
@@ -52,10 +53,11 @@ def _report(board: BoardSpec, image: Path, model: Path, arena: int) -> None:
               show_default=True, help="TFLM kernels of the QEMU board's image.")
 @click.option("--arena-bytes", type=int, default=None,
               help="Tensor arena (default: the TFLM host runtime's figure plus a margin).")
+@boards_dir_option
 def build(board_id: str, model: str, variant: str, kernels: str,
-          arena_bytes: int | None) -> None:
+          arena_bytes: int | None, boards_dir: Path | None) -> None:
     """Build the firmware for BOARD running MODEL (cached by content hash)."""
-    board = find_board(board_id)
+    board = find_board(board_id, boards_dir)
     path = _model_path(model, variant)
     if board.build.system == "platformio":
         from harness.firmware.pio_project import build_firmware
@@ -75,15 +77,23 @@ def build(board_id: str, model: str, variant: str, kernels: str,
 
 @click.command()
 @_board_opt
-@click.option("--port", required=True, help="Serial port of the board (e.g. /dev/ttyACM0).")
+@click.option("--port", default=None,
+              help="Serial port of the board (e.g. /dev/ttyACM0); default: the one USB port "
+                   "with the board file's usb_vid_pid (and --serial-number), as `run` finds it.")
+@click.option("--serial-number", default=None,
+              help="USB serial number, to tell two boards of one kind apart (without --port).")
 @_model_opt
 @_variant_opt
-def flash(board_id: str, port: str, model: str | None, variant: str) -> None:
+@boards_dir_option
+def flash(board_id: str, port: str | None, serial_number: str | None, model: str | None,
+          variant: str, boards_dir: Path | None) -> None:
     """Flash BOARD on PORT: with MODEL's firmware (built if needed), else the last build."""
+    from harness.boards.driver import LinkHint
+    from harness.boards.usb_ports import find_port
     from harness.firmware.pio_project import build_firmware, latest_build, project_envs
     from harness.firmware.platformio import upload
 
-    board = find_board(board_id)
+    board = find_board(board_id, boards_dir)
     if board.build.system != "platformio":
         raise BoardError(f"board {board.id} ({board.kind}) is not flashed: the harness "
                          "starts it with the model when a bench runs")
@@ -92,6 +102,7 @@ def flash(board_id: str, port: str, model: str | None, variant: str) -> None:
         raise BoardError(f"firmware/platformio.ini has no environment {board.build.env!r} "
                          f"for board {board.id}")
     env = envs[board.build.env]
+    port = find_port(board, LinkHint(port=port or "auto", serial_number=serial_number))
     project = build_firmware(env.name, _model_path(model, variant)).project if model \
         else latest_build(env.name)
     upload(project, env, port)
