@@ -10,11 +10,13 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from harness.cli_options import boards_dir_option
 from harness.cli_progress import JobClock
 from harness.cli_report_commands import junit_option, print_comparisons
 from harness.cli_text import labelled
 from harness.config.bench import load_bench, with_mlperf_rules
 from harness.config.board import all_boards
+from harness.errors import ExitCode
 from harness.models.mlperf_tiny import mlperf_tiny_dir
 from harness.paths import default_cache_dir
 from harness.results.history import DEFAULT_NAME
@@ -46,21 +48,44 @@ _mlperf_opt = click.option(
               help="Record the run in this SQLite history (default: <results-dir>/history.sqlite).")
 @click.option("--baseline", type=click.Path(path_type=Path, exists=True), default=None,
               metavar="RUN_OR_FILE", help="Gate the run against this run directory or "
-              "results.csv with the bench's thresholds; exit 1 on a regression.")
+              "results.csv with the bench's thresholds; exit 4 on a regression.")
 @click.option("--mlperf", is_flag=True,
               help="Also measure under MLPerf Tiny's run rules (modes.mlperf, its defaults "
                    "unless the bench sets them): input for `harness submission`.")
 @junit_option
+@click.option("--board", "boards", multiple=True, metavar="ID",
+              help="Only this bench board (repeatable).")
+@click.option("--model", "models", multiple=True, metavar="ID",
+              help="Only this model (repeatable).")
+@click.option("--variant", "variants", multiple=True, metavar="NAME",
+              help="Only this variant (repeatable).")
+@click.option("--mode", "modes", multiple=True,
+              type=click.Choice(["performance", "accuracy", "energy", "mlperf"]),
+              help="Only this measurement mode of the bench (repeatable).")
+@click.option("--dry-run", is_flag=True,
+              help="Print the jobs and their expected board time (latency model x the "
+                   "bench's modes); build, start and write nothing.")
+@boards_dir_option
 def run(bench_file: Path, results_dir: Path | None, mlperf_dir: Path | None, run_id: str | None,
         seed: int, history_path: Path | None, baseline: Path | None, mlperf: bool,
-        junit: Path | None) -> None:
-    """Run every board x model x variant of BENCH_FILE and write results/<run-id>/."""
-    from harness.plan import plan_jobs
+        junit: Path | None, boards: tuple[str, ...], models: tuple[str, ...],
+        variants: tuple[str, ...], modes: tuple[str, ...], dry_run: bool,
+        boards_dir: Path | None) -> None:
+    """Run every board x model x variant of BENCH_FILE and write results/<run-id>/.
+
+    Exit status 3 when a job failed, 4 on a regression against --baseline."""
+    from harness.plan import Selection, plan_jobs, select
     from harness.run_bench import RunOptions, run_bench
 
-    bench = load_bench(bench_file)
+    bench = load_bench(bench_file, boards_dir)
     if mlperf:
         bench = with_mlperf_rules(bench)
+    bench = select(bench, Selection(boards, models, variants, modes))
+    if dry_run:
+        from harness.cli_dry_run import print_plan
+
+        print_plan(bench, mlperf_dir or mlperf_tiny_dir(), out)
+        return
     results_dir = results_dir or Path(bench.spec.results_dir)
     options = RunOptions(
         results_dir=results_dir, mlperf_dir=mlperf_dir or mlperf_tiny_dir(),
@@ -98,7 +123,7 @@ def run(bench_file: Path, results_dir: Path | None, mlperf_dir: Path | None, run
     out.print(f"         {summary.run_dir / 'report.html'}")
     regressed = _gate(summary.run_dir, bench_file, baseline, junit, summary)
     if summary.failed or regressed:
-        raise SystemExit(1)
+        raise SystemExit(ExitCode.JOB_FAILED if summary.failed else ExitCode.REGRESSION)
 
 
 def _gate(run_dir: Path, bench_file: Path, baseline: Path | None, junit: Path | None,
