@@ -9,6 +9,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from harness.errors import ExitCode
 from harness.results.history import DEFAULT_NAME, History
 
 if TYPE_CHECKING:  # the report modules pull in scipy/matplotlib: imported when used
@@ -133,7 +134,7 @@ def history(history_path: Path, bench: str | None, metric: str | None, board: st
 def compare(run_dir: Path, baseline: Path, bench_file: Path | None, latency_pct: float | None,
             energy_pct: float | None, accuracy_points: float | None, show_all: bool,
             junit: Path | None) -> None:
-    """Compare RUN_DIR with a baseline; exit 1 on a regression beyond threshold and noise."""
+    """Compare RUN_DIR with a baseline; exit 4 on a regression beyond threshold and noise."""
     from harness.report.gate import bench_thresholds, gate, run_identity, with_overrides
     from harness.report.junit import write_junit
 
@@ -145,4 +146,4 @@ def compare(run_dir: Path, baseline: Path, bench_file: Path | None, latency_pct:
         write_junit(junit, *run_identity(run_dir), comparisons)
         out.print(f"junit: {junit}")
     if any(c.failed for c in comparisons):
-        raise SystemExit(1)
+        raise SystemExit(ExitCode.REGRESSION)
