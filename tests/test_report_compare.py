@@ -12,6 +12,7 @@ from junitparser import Error, Failure, JUnitXml
 
 from harness.cli import main
 from harness.config.bench import Thresholds
+from harness.errors import ExitCode
 from harness.report.baseline import load_figures, quantile_ci
 from harness.report.compare import compare
 from harness.report.junit import write_junit
@@ -86,13 +87,13 @@ def test_latency_ci_from_the_raw_cycles(tmp_path):
     assert lo < np.median(cycles) < hi
 
 
-def test_compare_cli_exits_non_zero_on_regression_and_writes_junit(tmp_path):
+def test_compare_cli_exits_4_on_regression_and_writes_junit(tmp_path):
     base = _run_dir(tmp_path, "base", BASE)
     cur = _run_dir(tmp_path, "cur", {**BASE, "latency_median": (11.0, "ms", None)})
     junit = tmp_path / "junit.xml"
     result = CliRunner().invoke(main, ["compare", str(cur), "--baseline",
                                        str(base / "results.csv"), "--junit", str(junit)])
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == ExitCode.REGRESSION, result.output
     assert "regression" in result.output and "b1/m1/as-is" in result.output
     ok = CliRunner().invoke(main, ["compare", str(cur), "--baseline", str(base),
                                    "--latency-pct", "15"])
