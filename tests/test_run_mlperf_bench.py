@@ -109,6 +109,14 @@ def test_an_mlperf_board_gives_the_rows_of_a_harness_board(tmp_path: Path,
         got = set(conn.execute("SELECT board, protocol FROM results").fetchall())
     conn.close()
     assert got == {("l4-mlperf", "mlperf"), ("l4-harness", "harness")}
+    # the regression gate reads them as any board's: the run against itself passes, with
+    # the latency's CI from the per-command figures in raw/
+    gate = CliRunner().invoke(main, ["compare", str(run_dir), "--baseline", str(run_dir),
+                                     "--json"], catch_exceptions=False)
+    assert gate.exit_code == 0, gate.output
+    gated = [c for c in json.loads(gate.output)["comparisons"]
+             if c["board"] == "l4-mlperf" and c["metric"] == "latency_median"]
+    assert gated and not gated[0]["failed"] and gated[0]["baseline"]["ci_low"] is not None
 
 
 def test_misbehaving_preflashed_duts_fail_clearly_and_the_others_complete(
