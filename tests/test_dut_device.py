@@ -96,7 +96,7 @@ def test_boot_sends_ready_and_hello_describes_the_device() -> None:
     frame, info = only(device, encode_frame(MsgType.HELLO, 42, b""))
     assert frame.seq == 42 and isinstance(info, HelloInfo)
     assert (info.max_payload, info.rx_window, info.inputs, info.capabilities) == \
-        (128, 3, (INPUT,), 0b110)
+        (128, 3, (INPUT,), 0b1110)     # per-run cycles, output in RESULT, PROFILE
 
 
 def test_ack_after_every_window_and_at_completion_with_restarts_allowed() -> None:
@@ -176,7 +176,7 @@ def test_bad_crc_for_a_corrupted_frame() -> None:
     assert (seq, err.code, err.cmd_type) == (0, ErrorCode.BAD_CRC, 0)
 
 
-@pytest.mark.parametrize("msg_type", [0x00, 0x07, 0x7F, MsgType.ACK, MsgType.READY])
+@pytest.mark.parametrize("msg_type", [0x00, 0x08, 0x7F, MsgType.ACK, MsgType.READY])
 def test_unknown_cmd_names_the_type(msg_type: int) -> None:
     seq, err = error_of(make_device(), encode_frame(msg_type, 11, b""), seq=11)
     assert (seq, err.code, err.cmd_type) == (11, ErrorCode.UNKNOWN_CMD, msg_type)

@@ -109,9 +109,9 @@ def test_unknown_tensor_type_in_hello_info_is_named() -> None:
 
 
 def test_unknown_message_type_is_a_protocol_error() -> None:
-    with pytest.raises(ProtocolError, match="unknown message type 0x07"):
-        unpack_message(0x07, b"")
-    assert type_name(0x07) == "type 0x07" and type_name(0x84) == "RESULT"
+    with pytest.raises(ProtocolError, match="unknown message type 0x08"):
+        unpack_message(0x08, b"")
+    assert type_name(0x08) == "type 0x08" and type_name(0x84) == "RESULT"
 
 
 def test_error_message_is_cut_to_255_utf8_bytes_without_splitting_a_character() -> None:

@@ -11,7 +11,7 @@ import struct
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from harness.dut.framing import (
     DELIMITER,
@@ -22,6 +22,7 @@ from harness.dut.framing import (
     encode_frame,
 )
 from harness.dut.messages import (
+    PROFILE_DATA_FIXED_BYTES,
     PROTOCOL_VERSION,
     RESULT_FIXED_BYTES,
     Ack,
@@ -39,10 +40,13 @@ from harness.dut.messages import (
     Output,
     Ping,
     Pong,
+    Profile,
+    ProfileData,
     ReadOutput,
     Ready,
     chunk_capacity,
     per_run_cap,
+    profile_page_ops,
     unpack_message,
 )
 from harness.errors import ProtocolError
@@ -61,6 +65,20 @@ class Runner(Protocol):
     """Runs the model; it also drives any marker line or power side effects of the runs."""
 
     def infer(self, input_data: bytes, warmups: int, runs: int) -> RunnerResult: ...
+
+
+@dataclass(frozen=True)
+class RunnerProfile:
+    output: bytes           # as RunnerResult: the last run's
+    op_cycles: list[int]    # op i's cycles, summed over the runs
+    total_cycles: int       # the runs' whole time, profiling included
+
+
+@runtime_checkable
+class ProfilingRunner(Runner, Protocol):
+    """A runner that can also time every op of its model (the PROFILE command)."""
+
+    def profile(self, input_data: bytes, runs: int) -> RunnerProfile: ...
 
 
 class ChecksumRunner:
@@ -85,6 +103,11 @@ class ChecksumRunner:
     def infer(self, input_data: bytes, warmups: int, runs: int) -> RunnerResult:
         return RunnerResult(self.checksum(input_data), [self.cycles_for(len(input_data))] * runs)
 
+    def profile(self, input_data: bytes, runs: int) -> RunnerProfile:
+        """Two "ops", as the C runner times them: the byte sum, then the CRC."""
+        ops = [self.BASE_CYCLES * runs, self.CYCLES_PER_BYTE * len(input_data) * runs]
+        return RunnerProfile(self.checksum(input_data), ops, sum(ops))
+
 
 class _Refused(Exception):
     """A command the device answers with ERROR(code)."""
@@ -105,6 +128,8 @@ class ProtocolDevice:
             raise ValueError(f"rx_window {rx_window} must be 1…255, max_payload {max_payload} "
                              "at most 65535")
         caps = Capability.PER_RUN_CYCLES | Capability.OUTPUT_IN_RESULT
+        if isinstance(runner, ProfilingRunner):
+            caps |= Capability.PROFILE
         self.info = HelloInfo(PROTOCOL_VERSION, int(caps | (Capability.MARKER if marker else 0)),
                               max_payload, rx_window, clock_hz, arena_used, model_hash, board_id,
                               counter, tuple(inputs), tuple(outputs))
@@ -122,6 +147,8 @@ class ProtocolDevice:
             MsgType.READ_OUTPUT: self._read_output,
             MsgType.PING: self._ping,
         }
+        if isinstance(runner, ProfilingRunner):
+            self._handlers[MsgType.PROFILE] = self._profile
         self._reset()
 
     def _reset(self) -> None:
@@ -130,6 +157,8 @@ class ProtocolDevice:
         self._next = 0                      # bytes of the input held
         self._unacked = 0                   # chunks taken since the last reply sent
         self._output: bytes | None = None   # left by the last INFER
+        self._last_profile: RunnerProfile | None = None
+        self._profile_runs = 0
 
     def boot(self) -> bytes:
         """Power-on: forget everything, return the READY frame."""
@@ -244,3 +273,35 @@ class ProtocolDevice:
 
     def _ping(self, msg: Ping) -> Pong:
         return Pong(msg.data)
+
+    def _profile(self, msg: Profile) -> ProfileData:
+        if msg.runs:
+            if not self._complete:
+                raise _Refused(ErrorCode.BAD_STATE, f"PROFILE before a complete upload (have "
+                               f"{self._next} of {len(self._input)} bytes)")
+            self._output, self._last_profile = None, None
+            runner = self._runner
+            assert isinstance(runner, ProfilingRunner)
+            try:
+                profile = runner.profile(bytes(self._input), msg.runs)
+            except Exception as exc:    # as INFER: reported, never fatal
+                log.exception("runner failed to profile")
+                raise _Refused(ErrorCode.INFER_FAILED, f"{type(exc).__name__}: {exc}") from exc
+            if len(profile.output) != self.info.output_bytes or len(profile.op_cycles) > 0xFFFF:
+                raise _Refused(ErrorCode.INFER_FAILED, f"runner gave {len(profile.output)} "
+                               f"output bytes and {len(profile.op_cycles)} op counts")
+            self._output, self._last_profile, self._profile_runs = \
+                profile.output, profile, msg.runs
+        profile = self._last_profile
+        if profile is None:
+            raise _Refused(ErrorCode.BAD_STATE, "PROFILE of 0 runs reads the last profile, "
+                           "and there is none")
+        n_ops = len(profile.op_cycles)
+        if msg.first_op >= max(n_ops, 1):
+            raise _Refused(ErrorCode.BAD_ARGS, f"PROFILE from op {msg.first_op}; the profile "
+                           f"has {n_ops} ops")
+        page = profile.op_cycles[msg.first_op:msg.first_op
+                                 + profile_page_ops(self.info.max_payload)]
+        assert PROFILE_DATA_FIXED_BYTES + 8 * len(page) <= self.info.max_payload
+        return ProfileData(self._profile_runs, n_ops, msg.first_op, profile.total_cycles,
+                           tuple(page))

@@ -19,6 +19,7 @@ from harness.tensors import DTYPE_TO_TFLITE_TYPE, TFLITE_TYPE_TO_DTYPE, TensorSp
 PROTOCOL_VERSION = 1
 RESULT_FIXED_BYTES = 17     # RESULT body without cycles and output
 CHUNK_HEADER_BYTES = 4      # LOAD_CHUNK / OUTPUT offset
+PROFILE_DATA_FIXED_BYTES = 14  # PROFILE_DATA body without its per-op cycle counts
 
 
 class MsgType(enum.IntEnum):
@@ -28,11 +29,13 @@ class MsgType(enum.IntEnum):
     INFER = 0x04
     READ_OUTPUT = 0x05
     PING = 0x06
+    PROFILE = 0x07
     ACK = 0x80
     HELLO_INFO = 0x81
     RESULT = 0x84
     OUTPUT = 0x85
     PONG = 0x86
+    PROFILE_DATA = 0x87
     ERROR = 0x8E
     READY = 0x8F
 
@@ -57,6 +60,7 @@ class Capability(enum.IntFlag):
     MARKER = 0x01
     PER_RUN_CYCLES = 0x02
     OUTPUT_IN_RESULT = 0x04
+    PROFILE = 0x08          # answers PROFILE: per-op cycle counts (docs/protocol.md)
 
 
 def type_name(msg_type: int) -> str:
@@ -69,6 +73,11 @@ def type_name(msg_type: int) -> str:
 def per_run_cap(max_payload: int) -> int:
     """Most runs one INFER may time with PER_RUN: the RESULT must fit without output."""
     return (max_payload - RESULT_FIXED_BYTES) // 4
+
+
+def profile_page_ops(max_payload: int) -> int:
+    """Per-op counts one PROFILE_DATA carries."""
+    return (max_payload - PROFILE_DATA_FIXED_BYTES) // 8
 
 
 def chunk_capacity(max_payload: int) -> int:
@@ -207,6 +216,17 @@ class Ping(_Raw):
     data: bytes
 
 
+@dataclass(frozen=True)
+class Profile(_Fixed):
+    """Run ``runs`` inferences timing every op (0: none, read the last profile), then
+    answer with the page of per-op counts that starts at op ``first_op``."""
+
+    TYPE: ClassVar[MsgType] = MsgType.PROFILE
+    FORMAT: ClassVar[str] = "HH"
+    runs: int
+    first_op: int
+
+
 # --- device -> host ---------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -294,6 +314,38 @@ class InferResult:
         return cls(runs, total, cycles if n_cycles else None, output, output_bytes)
 
 
+@dataclass(frozen=True)
+class ProfileData:
+    """One page of the last profile: op i's cycles, summed over its ``runs`` inferences,
+    for i from ``first_op``; ``total_cycles`` is the profiled inferences' whole time."""
+
+    TYPE: ClassVar[MsgType] = MsgType.PROFILE_DATA
+    runs: int
+    n_ops: int
+    first_op: int
+    total_cycles: int
+    op_cycles: tuple[int, ...]
+
+    def pack(self) -> bytes:
+        return (struct.pack("<HHHQ", self.runs, self.n_ops, self.first_op, self.total_cycles)
+                + struct.pack(f"<{len(self.op_cycles)}Q", *self.op_cycles))
+
+    @classmethod
+    def unpack(cls, body: bytes) -> ProfileData:
+        r = _Reader("PROFILE_DATA", body)
+        runs, n_ops, first_op = (int(r.num("H", name)) for name in ("runs", "n_ops", "first_op"))
+        total = int(r.num("Q", "total_cycles"))
+        rest = r.rest()
+        if len(rest) % 8:
+            raise ProtocolError(f"PROFILE_DATA: field 'op_cycles' is {len(rest)} bytes, not a "
+                                "whole number of u64 counts")
+        cycles = struct.unpack(f"<{len(rest) // 8}Q", rest)
+        if first_op + len(cycles) > n_ops:
+            raise ProtocolError(f"PROFILE_DATA: {len(cycles)} counts from op {first_op} run past "
+                                f"n_ops {n_ops}")
+        return cls(runs, n_ops, first_op, total, cycles)
+
+
 def _pack_tensor(spec: TensorSpec) -> bytes:
     return (struct.pack("<BB", DTYPE_TO_TFLITE_TYPE[spec.dtype], len(spec.shape))
             + struct.pack(f"<{len(spec.shape)}i", *spec.shape)
@@ -363,11 +415,11 @@ class HelloInfo:
                    arena_used, model_hash, board_id, counter, inputs, outputs)
 
 
-HostMessage = Hello | LoadBegin | LoadChunk | Infer | ReadOutput | Ping
-DeviceMessage = Ack | HelloInfo | InferResult | Output | Pong | ErrorReply | Ready
+HostMessage = Hello | LoadBegin | LoadChunk | Infer | ReadOutput | Ping | Profile
+DeviceMessage = Ack | HelloInfo | InferResult | Output | Pong | ErrorReply | Ready | ProfileData
 _MESSAGES: dict[int, type[HostMessage | DeviceMessage]] = {cls.TYPE: cls for cls in (
-    Hello, LoadBegin, LoadChunk, Infer, ReadOutput, Ping,
-    Ack, HelloInfo, InferResult, Output, Pong, ErrorReply, Ready)}
+    Hello, LoadBegin, LoadChunk, Infer, ReadOutput, Ping, Profile,
+    Ack, HelloInfo, InferResult, Output, Pong, ErrorReply, Ready, ProfileData)}
 
 
 def unpack_message(msg_type: int, body: bytes) -> HostMessage | DeviceMessage:

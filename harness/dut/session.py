@@ -24,6 +24,7 @@ from harness.dut.framing import Frame, encode_frame
 from harness.dut.messages import (
     PROTOCOL_VERSION,
     Ack,
+    Capability,
     ErrorCode,
     ErrorReply,
     Hello,
@@ -36,6 +37,8 @@ from harness.dut.messages import (
     LoadChunk,
     MsgType,
     Output,
+    Profile,
+    ProfileData,
     ReadOutput,
     Ready,
     chunk_capacity,
@@ -62,7 +65,7 @@ MIN_CHUNK = 64
 #: how often a port that vanishes again while the board boots is looked for
 RELINK_TRIES = 3
 
-__all__ = ["DutSession", "ReplyTimeout", "UploadStats"]
+__all__ = ["DutSession", "OpProfile", "ReplyTimeout", "UploadStats"]
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,18 @@ class UploadStats:
         """Input bytes per byte on the wire, both directions."""
         wire = self.wire_bytes_out + self.wire_bytes_in
         return self.bytes / wire if wire else 0.0
+
+
+@dataclass(frozen=True)
+class OpProfile:
+    """What PROFILE returned: per-op cycles summed over ``runs`` profiled inferences."""
+
+    runs: int
+    op_cycles: tuple[int, ...]
+    total_cycles: int       # the profiled inferences' whole time (profiling included)
+
+    def per_inference(self) -> tuple[float, ...]:
+        return tuple(c / self.runs for c in self.op_cycles)
 
 
 class DutSession:
@@ -217,6 +232,38 @@ class DutSession:
         cycles = tuple(c for r in results for c in r.cycles or ()) if per_run else None
         return InferResult(runs, sum(r.total_cycles for r in results), cycles,
                            final.output if want_output else None, final.output_bytes)
+
+    def profile(self, runs: int = 1) -> OpProfile:
+        """Time every op of ``runs`` inferences of the uploaded input (PROFILE, then the
+        rest of its pages). A board that reset meanwhile is profiled again from the start."""
+        if not 1 <= runs <= 0xFFFF:
+            raise ValueError(f"runs must be 1…65535, got {runs}")
+        info = self._hello_info()
+        if not info.capabilities & Capability.PROFILE:
+            raise BoardError(f"board {self._board_name} ({info.board_id}) cannot profile: its "
+                             "firmware does not announce PROFILE in HELLO_INFO (capability "
+                             "bit 3); rebuild it from this harness's firmware")
+        return self._recovering(f"PROFILE of {runs} runs",
+                                functools.partial(self._profile_once, runs))
+
+    def _profile_once(self, runs: int) -> OpProfile:
+        wait = self.waits.infer_timeout(runs, self._wire_seconds(0), self.timeout)
+        first = self._command(Profile(runs, 0), ProfileData, wait)
+        pages = [first]
+        done = len(first.op_cycles)
+        while done < first.n_ops:
+            page = self._command(Profile(0, done), ProfileData)
+            if (page.first_op, page.n_ops, page.runs, page.total_cycles) != \
+                    (done, first.n_ops, runs, first.total_cycles) or not page.op_cycles:
+                raise ProtocolError(f"PROFILE_DATA from op {page.first_op} of {page.n_ops} "
+                                    f"({page.runs} runs) in reply to a read from op {done} of "
+                                    f"{first.n_ops} ({runs} runs)")
+            pages.append(page)
+            done += len(page.op_cycles)
+        if first.runs != runs or first.first_op != 0:
+            raise ProtocolError(f"PROFILE_DATA of {first.runs} runs from op {first.first_op} "
+                                f"in reply to PROFILE of {runs} runs from op 0")
+        return OpProfile(runs, tuple(c for p in pages for c in p.op_cycles), first.total_cycles)
 
     def read_output(self, nbytes: int) -> bytes:
         """The last INFER's output, ``nbytes`` long, in READ_OUTPUT pieces."""
