@@ -14,6 +14,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 
+from harness.report.compare import ACCURACY_SCALE
 from harness.report.savings import reference_variant
 from harness.report.summary import SummaryLine, sources_of
 from harness.report.tables import short_number
@@ -236,6 +237,20 @@ def _split(job: str) -> tuple[str, str, str]:
     board, _, rest = job.partition("/")
     model, _, variant = rest.partition("/")
     return board, model, variant
+
+
+def regression_text(comparison: dict) -> str:
+    """A failing comparison (compare.comparison_dict) in a few words: "+20.0 % (limit +5 %)"."""
+    if comparison["current"] is None:
+        return "missing from this run"
+    change, pct = comparison.get("change"), comparison.get("change_pct")
+    if comparison["metric"] in ACCURACY_SCALE and change is not None:
+        what = f"{change * ACCURACY_SCALE[comparison['metric']]:+.2f} points"
+    elif pct is not None:
+        what = f"{pct:+.1f} %"
+    else:
+        what = "changed"
+    return f"{what} (threshold {comparison['threshold']}, {comparison['status']})"
 
 
 def status_text(counts: dict[str, int]) -> str:

@@ -17,7 +17,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from harness.errors import HarnessError
 from harness.report.content import SOURCE_NOTE, ReportContent
 from harness.report.figures import ReportFigure
-from harness.report.glance import recoveries_text
+from harness.report.glance import recoveries_text, regression_text
 from harness.report.latency_figure import latency_figure
 from harness.report.savings_figure import savings_figure
 from harness.report.summary import SummaryLine
@@ -29,6 +29,7 @@ from harness.results.history import History
 
 log = logging.getLogger(__name__)
 MESSAGE_CHARS = 240   # of a failed job's message in the summary (the full text is below)
+SHOWN_ITEMS = 6       # per list in the summary (failed jobs, regressions, recoveries)
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ def _environment() -> Environment:
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["compact"] = compact
     env.filters["recoveries"] = recoveries_text
+    env.filters["regression"] = regression_text
     env.filters["clip"] = lambda text: (text if len(text) <= MESSAGE_CHARS
                                         else text[:MESSAGE_CHARS - 1] + "…")
     return env
@@ -95,7 +97,7 @@ def render_html(content: ReportContent, history: History | None = None) -> str:
     if history is not None and history.path.is_file():
         trend = _drawn(problems, "trend", trend_figure, history, content.meta["bench"])
     return _environment().get_template("report.html.j2").render(
-        c=content, g=content.glance, source_note=SOURCE_NOTE.replace("**", ""),
+        c=content, g=content.glance, shown=SHOWN_ITEMS, source_note=SOURCE_NOTE.replace("**", ""),
         mlperf_note=MLPERF_RULES_NOTE, tradeoffs=[f for f in tradeoffs if f is not None],
         latency=with_caveats(_drawn(problems, "latency figure", latency_figure, run_dir,
                                     content.lines), content.lines),

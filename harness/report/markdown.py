@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from harness.report.content import SOURCE_NOTE, ReportContent
-from harness.report.glance import Glance, Pick
+from harness.report.glance import Glance, Pick, regression_text
 from harness.report.tables import MLPERF_RULES_NOTE, markdown_table
 
 
@@ -48,7 +48,7 @@ def _glance(g: Glance) -> list[str]:
         lines.append(f"**{len(g.regressions)} of {g.gated} gated figures failed** against "
                      f"`{g.baseline}`: " + "; ".join(
                          f"`{r['board']}/{r['model']}/{r['variant']}` {r['metric']} "
-                         f"{r['status']}" for r in g.regressions) + ".")
+                         f"{regression_text(r)}" for r in g.regressions) + ".")
     elif g.baseline:
         lines.append(f"No regression against `{g.baseline}` ({g.gated} gated figures).")
     gated = g.baseline is not None
