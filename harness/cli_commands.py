@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from harness.cli_json import boards_document, check_document, json_option, print_json
 from harness.cli_options import boards_dir_option
 from harness.cli_progress import JobClock
 from harness.cli_report_commands import junit_option, print_comparisons
@@ -121,22 +122,28 @@ def run(bench_file: Path, results_dir: Path | None, mlperf_dir: Path | None, run
     out.print(f"results: {summary.run_dir / 'results.csv'}")
     out.print(f"report:  {summary.report}")
     out.print(f"         {summary.run_dir / 'report.html'}")
-    regressed = _gate(summary.run_dir, bench_file, baseline, junit, summary)
+    regressed = _gate(summary.run_dir, bench_file, baseline, junit, summary,
+                      options.history_path)
     if summary.failed or regressed:
         raise SystemExit(ExitCode.JOB_FAILED if summary.failed else ExitCode.REGRESSION)
 
 
 def _gate(run_dir: Path, bench_file: Path, baseline: Path | None, junit: Path | None,
-          summary: RunSummary) -> bool:
+          summary: RunSummary, history_path: Path | None) -> bool:
     """Compare with the baseline and write JUnit, as asked; True when something regressed."""
     if baseline is None and junit is None:
         return False
-    from harness.report.gate import bench_thresholds, gate, run_identity
+    from harness.report.build import publish_gate
+    from harness.report.gate import bench_thresholds, gate, gate_document, run_identity
     from harness.report.junit import write_junit
+    from harness.results.store import RunStore
 
-    comparisons = gate(run_dir, baseline, bench_thresholds(run_dir, bench_file))
+    thresholds = bench_thresholds(run_dir, bench_file)
+    comparisons = gate(run_dir, baseline, thresholds)
     if baseline is not None:
         print_comparisons(comparisons)
+        publish_gate(RunStore(run_dir), gate_document(run_dir, baseline, thresholds, comparisons),
+                     history_path)
     if junit is not None:
         write_junit(junit, *run_identity(run_dir), comparisons, summary.failed, summary.skipped)
         out.print(f"junit:   {junit}")
@@ -150,12 +157,24 @@ def _gate(run_dir: Path, bench_file: Path, baseline: Path | None, junit: Path | 
 @click.option("--build", is_flag=True,
               help="Also build every variant (training the built-in model if needed) and "
                    "check those files; otherwise the run checks them before it starts.")
-def check(bench_files: tuple[Path, ...], mlperf_dir: Path | None, build: bool) -> None:
+@json_option
+def check(bench_files: tuple[Path, ...], mlperf_dir: Path | None, build: bool,
+          as_json: bool) -> None:
     """Validate bench files without running: schema, boards, monitor params and wiring,
     optional packages, model files (TFLM load, ops, arena and flash per board), datasets."""
     from harness.preflight import check_built, check_setup
     from harness.preflight.locate import locate_models
 
+    if as_json:
+        from harness.preflight.bench_check import check_bench_file
+
+        document = check_document([check_bench_file(p, mlperf_dir or mlperf_tiny_dir(),
+                                                     default_cache_dir(), build)
+                                   for p in bench_files])
+        print_json(document)
+        if not document["ok"]:
+            raise SystemExit(ExitCode.CONFIG)
+        return
     failed = False
     for path in bench_files:
         bench = load_bench(path)
@@ -183,8 +202,12 @@ _LEVEL_STYLE = {"error": "bold red", "warning": "yellow", "note": "dim"}
 
 
 @click.command()
-def boards() -> None:
+@json_option
+def boards(as_json: bool) -> None:
     """List the board definitions in boards/."""
+    if as_json:
+        print_json(boards_document(all_boards()))
+        return
     table = Table(box=None)  # compact: ids and envs are what users copy, never cut them
     for name in ("id", "kind", "core", "MHz", "flash KiB", "RAM KiB", "build env"):
         table.add_column(name, no_wrap=True)

@@ -7,13 +7,15 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from harness.cli_json import json_option, monitors_document, print_json
 from harness.power.monitor import discover_monitors
 
 out = Console(soft_wrap=True)  # resources are what users copy into bench files: never cut
 
 
 @click.command()
-def monitors() -> None:
+@json_option
+def monitors(as_json: bool) -> None:
     """List connected power monitors, and why a backend could not look.
 
     SCPI instruments on a raw LAN socket cannot be enumerated: name them in
@@ -21,6 +23,9 @@ def monitors() -> None:
     picks the pyvisa backend (e.g. @py).
     """
     found, problems = discover_monitors()
+    if as_json:
+        print_json(monitors_document(found, problems))
+        return
     if found:
         table = Table(box=None)
         for name in ("backend", "resource"):

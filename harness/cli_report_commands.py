@@ -9,8 +9,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from harness.cli_json import json_option, print_json, runs_document, trend_document
 from harness.errors import ExitCode
-from harness.results.history import DEFAULT_NAME, History
+from harness.results.history import DEFAULT_NAME, History, TrendPoint
 
 if TYPE_CHECKING:  # the report modules pull in scipy/matplotlib: imported when used
     from harness.report.compare import Comparison
@@ -67,16 +68,30 @@ def _num(value: float) -> str:
 @click.option("--history", "history_path", type=_path, default=None, metavar="PATH",
               help="History database for the trend figure (default: history.sqlite beside "
                    "the run folder, if there).")
-def report(run_dir: Path, history_path: Path | None) -> None:
-    """Rebuild RUN_DIR's report.html, report.md, summary.csv and mlperf.csv from saved files."""
-    from harness.report.build import write_reports
+@click.option("--baseline", type=click.Path(path_type=Path, exists=True), default=None,
+              metavar="RUN_OR_FILE", help="Gate the run against this run directory or "
+              "results.csv (the bench's thresholds) and name the regressions at the top of "
+              "the report; kept in the run's gate.json.")
+def report(run_dir: Path, history_path: Path | None, baseline: Path | None) -> None:
+    """Rebuild RUN_DIR's report.html, report.md, summary.csv, mlperf.csv and results.json
+    from saved files."""
+    from harness.report.build import publish_gate, write_reports
+    from harness.report.gate import bench_thresholds, gate, gate_document
     from harness.results.store import RunStore
 
     history_path = history_path or run_dir.parent / DEFAULT_NAME
-    files = write_reports(RunStore(run_dir),
-                          History(history_path) if history_path.is_file() else None)
+    store = RunStore(run_dir)
+    if baseline is None:
+        files = write_reports(store, History(history_path) if history_path.is_file() else None)
+    else:
+        thresholds = bench_thresholds(run_dir)
+        comparisons = gate(run_dir, baseline, thresholds)
+        print_comparisons(comparisons)
+        files = publish_gate(store, gate_document(run_dir, baseline, thresholds, comparisons),
+                             history_path)
     out.print(f"report: {files.html}")
-    out.print(f"        {files.markdown}, {files.summary_csv.name}, {files.mlperf_csv.name}")
+    out.print(f"        {files.markdown}, {files.summary_csv.name}, {files.mlperf_csv.name}, "
+              f"{files.results_json.name}")
 
 
 @click.command()
@@ -89,13 +104,22 @@ def report(run_dir: Path, history_path: Path | None) -> None:
 @click.option("--model", default=None, help="Trend: only this model.")
 @click.option("--variant", default=None, help="Trend: only this variant.")
 @click.option("--limit", default=20, show_default=True, help="How many recent runs.")
+@json_option
 def history(history_path: Path, bench: str | None, metric: str | None, board: str | None,
-            model: str | None, variant: str | None, limit: int) -> None:
+            model: str | None, variant: str | None, limit: int, as_json: bool) -> None:
     """List recorded runs, or with --metric a metric's trend across them."""
     if not history_path.is_file():
         raise click.ClickException(f"{history_path}: no history yet (every `harness run` "
                                    "records one; see --history)")
     db = History(history_path)
+    if as_json:
+        if metric is None:
+            print_json(runs_document(db.runs(bench, limit)))
+        else:
+            points = db.trend(metric, bench=bench, board=board, model=model, variant=variant,
+                              limit=limit)
+            print_json(trend_document(metric, points, changes_from_previous(points)))
+        return
     if metric is None:
         table = Table("run", "bench", "started", "commit", "done", "failed", "skipped", "rows")
         for r in db.runs(bench, limit):
@@ -105,18 +129,27 @@ def history(history_path: Path, bench: str | None, metric: str | None, board: st
         return
     table = Table("run", "started", "board", "model", "variant", metric, "95 % CI",
                   "vs previous", "source", title=f"{metric} over the last {limit} runs")
-    previous: dict[tuple[str, str, str], float] = {}
-    for p in db.trend(metric, bench=bench, board=board, model=model, variant=variant,
-                      limit=limit):
-        series = (p.board, p.model, p.variant)
-        before = previous.get(series)
-        delta = f"{(p.value - before) / before * 100:+.2f} %" if before else "–"
+    points = db.trend(metric, bench=bench, board=board, model=model, variant=variant,
+                      limit=limit)
+    for p, change in zip(points, changes_from_previous(points), strict=True):
+        delta = "–" if change is None else f"{change:+.2f} %"
         ci = (f"[{_num(p.ci_low)}, {_num(p.ci_high)}]"
               if p.ci_low is not None and p.ci_high is not None else "–")
         table.add_row(p.run_id, p.started, p.board, p.model, p.variant,
                       f"{_num(p.value)} {p.unit}", ci, delta, p.source)
-        previous[series] = p.value
     print_table(table)
+
+
+def changes_from_previous(points: list[TrendPoint]) -> list[float | None]:
+    """Per point, its % change from the previous run of its board/model/variant (None: the
+    series' first point, or a previous value of 0)."""
+    previous: dict[tuple[str, str, str], float] = {}
+    changes: list[float | None] = []
+    for p in points:
+        before = previous.get((p.board, p.model, p.variant))
+        changes.append((p.value - before) / before * 100 if before else None)
+        previous[(p.board, p.model, p.variant)] = p.value
+    return changes
 
 
 @click.command()
@@ -129,21 +162,33 @@ def history(history_path: Path, bench: str | None, metric: str | None, board: st
 @click.option("--energy-pct", type=float, default=None, help="Allowed energy increase, %.")
 @click.option("--accuracy-points", type=float, default=None,
               help="Allowed accuracy drop, percentage points.")
-@click.option("--all", "show_all", is_flag=True, help="Also list figures that are not gated.")
+@click.option("--all", "show_all", is_flag=True,
+              help="Also list figures that are not gated (--json lists them always).")
 @junit_option
+@json_option
 def compare(run_dir: Path, baseline: Path, bench_file: Path | None, latency_pct: float | None,
             energy_pct: float | None, accuracy_points: float | None, show_all: bool,
-            junit: Path | None) -> None:
+            junit: Path | None, as_json: bool) -> None:
     """Compare RUN_DIR with a baseline; exit 4 on a regression beyond threshold and noise."""
-    from harness.report.gate import bench_thresholds, gate, run_identity, with_overrides
+    from harness.report.gate import (
+        bench_thresholds,
+        gate,
+        gate_document,
+        run_identity,
+        with_overrides,
+    )
     from harness.report.junit import write_junit
 
     thresholds = with_overrides(bench_thresholds(run_dir, bench_file), latency_pct=latency_pct,
                                 energy_pct=energy_pct, accuracy_points=accuracy_points)
     comparisons = gate(run_dir, baseline, thresholds)
-    print_comparisons(comparisons, show_all)
+    if as_json:
+        print_json(gate_document(run_dir, baseline, thresholds, comparisons))
+    else:
+        print_comparisons(comparisons, show_all)
     if junit:
         write_junit(junit, *run_identity(run_dir), comparisons)
-        out.print(f"junit: {junit}")
+        if not as_json:
+            out.print(f"junit: {junit}")
     if any(c.failed for c in comparisons):
         raise SystemExit(ExitCode.REGRESSION)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.report.content import gather
+from harness.report.gate import record_gate
 from harness.report.markdown import render_markdown
 from harness.report.tables import csv_text
 from harness.results.history import History
@@ -50,4 +51,14 @@ def publish_run(store: RunStore, history_path: Path | None) -> ReportFiles:
     if history_path is not None:
         history = History(history_path)
         history.record(store)
+    return write_reports(store, history)
+
+
+def publish_gate(store: RunStore, gate: dict[str, object], history_path: Path | None
+                 ) -> ReportFiles:
+    """A run gated against a baseline: the gate kept beside it (gate.json) and its reports
+    written again, so their summaries name the regressions."""
+    record_gate(store.run_dir, gate)
+    history = History(history_path) if history_path is not None and history_path.is_file() \
+        else None
     return write_reports(store, history)
