@@ -283,15 +283,14 @@ class ProtocolDevice:
             runner = self._runner
             assert isinstance(runner, ProfilingRunner)
             try:
-                profile = runner.profile(bytes(self._input), msg.runs)
+                ran = runner.profile(bytes(self._input), msg.runs)
             except Exception as exc:    # as INFER: reported, never fatal
                 log.exception("runner failed to profile")
                 raise _Refused(ErrorCode.INFER_FAILED, f"{type(exc).__name__}: {exc}") from exc
-            if len(profile.output) != self.info.output_bytes or len(profile.op_cycles) > 0xFFFF:
-                raise _Refused(ErrorCode.INFER_FAILED, f"runner gave {len(profile.output)} "
-                               f"output bytes and {len(profile.op_cycles)} op counts")
-            self._output, self._last_profile, self._profile_runs = \
-                profile.output, profile, msg.runs
+            if len(ran.output) != self.info.output_bytes or len(ran.op_cycles) > 0xFFFF:
+                raise _Refused(ErrorCode.INFER_FAILED, f"runner gave {len(ran.output)} "
+                               f"output bytes and {len(ran.op_cycles)} op counts")
+            self._output, self._last_profile, self._profile_runs = ran.output, ran, msg.runs
         profile = self._last_profile
         if profile is None:
             raise _Refused(ErrorCode.BAD_STATE, "PROFILE of 0 runs reads the last profile, "
