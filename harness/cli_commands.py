@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from harness.boards.driver import BOARD_DRIVERS
 from harness.cli_json import boards_document, check_document, json_option, print_json
 from harness.cli_options import boards_dir_option
 from harness.cli_progress import JobClock
@@ -17,7 +18,7 @@ from harness.cli_report_commands import junit_option, print_comparisons
 from harness.cli_text import labelled
 from harness.config.bench import load_bench, with_mlperf_rules
 from harness.config.board import all_boards
-from harness.errors import ExitCode
+from harness.errors import ExitCode, HarnessError
 from harness.models.mlperf_tiny import mlperf_tiny_dir
 from harness.paths import default_cache_dir
 from harness.results.history import DEFAULT_NAME
@@ -158,8 +159,9 @@ def _gate(run_dir: Path, bench_file: Path, baseline: Path | None, junit: Path | 
               help="Also build every variant (training the built-in model if needed) and "
                    "check those files; otherwise the run checks them before it starts.")
 @json_option
+@boards_dir_option
 def check(bench_files: tuple[Path, ...], mlperf_dir: Path | None, build: bool,
-          as_json: bool) -> None:
+          as_json: bool, boards_dir: Path | None) -> None:
     """Validate bench files without running: schema, boards, monitor params and wiring,
     optional packages, model files (TFLM load, ops, arena and flash per board), datasets."""
     from harness.preflight import check_built, check_setup
@@ -169,7 +171,7 @@ def check(bench_files: tuple[Path, ...], mlperf_dir: Path | None, build: bool,
         from harness.preflight.bench_check import check_bench_file
 
         document = check_document([check_bench_file(p, mlperf_dir or mlperf_tiny_dir(),
-                                                     default_cache_dir(), build)
+                                                     default_cache_dir(), build, boards_dir)
                                    for p in bench_files])
         print_json(document)
         if not document["ok"]:
@@ -177,7 +179,7 @@ def check(bench_files: tuple[Path, ...], mlperf_dir: Path | None, build: bool,
         return
     failed = False
     for path in bench_files:
-        bench = load_bench(path)
+        bench = load_bench(path, boards_dir)
         models, located = locate_models(bench, mlperf_dir or mlperf_tiny_dir(),
                                         default_cache_dir(), build)
         findings = [*check_setup(bench), *located, *check_built(bench, models)]
@@ -195,7 +197,7 @@ def check(bench_files: tuple[Path, ...], mlperf_dir: Path | None, build: bool,
                   f"{len(spec.models)} models, {len(spec.variants)} variants"
                   + (f"; {warnings} warning{'s' * (warnings > 1)}" if warnings else ""))
     if failed:
-        raise SystemExit(2)
+        raise SystemExit(ExitCode.CONFIG)
 
 
 _LEVEL_STYLE = {"error": "bold red", "warning": "yellow", "note": "dim"}
@@ -203,17 +205,26 @@ _LEVEL_STYLE = {"error": "bold red", "warning": "yellow", "note": "dim"}
 
 @click.command()
 @json_option
-def boards(as_json: bool) -> None:
-    """List the board definitions in boards/."""
+@boards_dir_option
+def boards(as_json: bool, boards_dir: Path | None) -> None:
+    """List the board definitions: a lab's own (--boards-dir) and those in boards/; then
+    the kinds of board a definition may name (built-in and plugin drivers)."""
     if as_json:
-        print_json(boards_document(all_boards()))
+        print_json(boards_document(all_boards(boards_dir)))
         return
     table = Table(box=None)  # compact: ids and envs are what users copy, never cut them
     for name in ("id", "kind", "core", "MHz", "flash KiB", "RAM KiB", "build env"):
         table.add_column(name, no_wrap=True)
     table.add_column("name", min_width=14)
-    for b in all_boards():
+    for b in all_boards(boards_dir):
         table.add_row(b.id, b.kind, b.core, f"{b.clock_hz / 1e6:g}",
                       f"{b.memory.flash_bytes // 1024}", f"{b.memory.ram_bytes // 1024}",
                       b.build.env, b.name)
     out.print(table)
+    kinds = Table("kind", "driver", box=None, title="board kinds")
+    for kind in BOARD_DRIVERS.names():
+        try:
+            kinds.add_row(kind, BOARD_DRIVERS.get(kind).label)
+        except HarnessError as exc:  # a plugin that does not load: say so, list the rest
+            kinds.add_row(kind, f"cannot be loaded: {exc}")
+    out.print(kinds)

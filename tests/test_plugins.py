@@ -140,6 +140,10 @@ def test_each_kind_lists_the_plugins_names(lab_dist: Path) -> None:
     assert "ramp" in DATASET_ADAPTERS.names() and "odd" in DATASET_ADAPTERS.names()
     assert MONITOR_BACKENDS.get("lab-meter").label == "Lab shunt meter"
     assert BOARD_DRIVERS.get("lab-rig").label == "lab relay rig"
+    listed = [" ".join(line.split()) for line in
+              CliRunner().invoke(main, ["boards"]).output.splitlines()]
+    assert "lab-rig lab relay rig" in listed
+    assert any(line.startswith("lab-broken cannot be loaded: entry point") for line in listed)
 
 
 def test_a_plugin_monitor_validates_in_a_bench_and_opens(lab_dist: Path, tmp_path: Path) -> None:

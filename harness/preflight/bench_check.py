@@ -31,9 +31,10 @@ class BenchCheck:
         return sum(f.level == "warning" for f in self.findings)
 
 
-def check_bench_file(path: Path, mlperf_dir: Path, cache_dir: Path, build: bool) -> BenchCheck:
+def check_bench_file(path: Path, mlperf_dir: Path, cache_dir: Path, build: bool,
+                     boards_dir: Path | None = None) -> BenchCheck:
     try:
-        bench = load_bench(path)
+        bench = load_bench(path, boards_dir)
         models, located = locate_models(bench, mlperf_dir, cache_dir, build)
         findings = [*check_setup(bench), *located, *check_built(bench, models)]
     except PreflightError as exc:
