@@ -33,7 +33,7 @@ from harness.dut.framing import (
     FrameDecoder,
     encode_frame,
 )
-from harness.dut.messages import ErrorReply, InferResult, MsgType, per_run_cap
+from harness.dut.messages import ErrorReply, InferResult, MsgType, ProfileData, per_run_cap
 from harness.dut.session import DutSession
 from harness.dut.transport import open_link
 from harness.paths import project_root
@@ -107,6 +107,19 @@ def test_session_against_c_core(c_device: str) -> None:
     assert result.total_cycles == sum(result.cycles) > 0
 
 
+def test_session_profiles_the_c_core(c_device: str) -> None:
+    """The C checksum runner's two passes, timed by the host's clock (ns)."""
+    data = random.Random(3).randbytes(INPUT_BYTES)
+    with DutSession(open_link(c_device)) as session:
+        assert session.wait_ready(5.0)
+        session.upload(data)
+        profile = session.profile(runs=5)
+        output = session.read_output(8)
+    assert profile.runs == 5 and len(profile.op_cycles) == 2 and min(profile.op_cycles) > 0
+    assert sum(profile.op_cycles) <= profile.total_cycles
+    assert output == ChecksumRunner.checksum(data)
+
+
 def _scenario(data: bytes) -> list[bytes]:
     """Frames (and line garbage) covering every command and every error path."""
     cap = per_run_cap(1024)
@@ -121,11 +134,14 @@ def _scenario(data: bytes) -> list[bytes]:
     def read_output(offset: int, length: int) -> tuple[int, bytes]:
         return (MsgType.READ_OUTPUT, struct.pack("<IH", offset, length))
 
+    def profile(runs: int, first_op: int) -> tuple[int, bytes]:
+        return (MsgType.PROFILE, struct.pack("<HH", runs, first_op))
+
     cmds: list[tuple[int, bytes]] = [
         (MsgType.HELLO, b""), (MsgType.HELLO, b"x"),
         (MsgType.LOAD_CHUNK, struct.pack("<I", 0) + b"ab"),
         (MsgType.LOAD_BEGIN, struct.pack("<I", 5)), (MsgType.LOAD_BEGIN, b"\x00"),
-        infer(0, 1, 0),
+        infer(0, 1, 0), profile(1, 0), profile(0, 0),
         (MsgType.LOAD_BEGIN, struct.pack("<I", INPUT_BYTES)),
         *chunks(0, 6 * CHUNK),
         (MsgType.LOAD_CHUNK, struct.pack("<I", 10 * CHUNK) + b"gap"),
@@ -134,9 +150,11 @@ def _scenario(data: bytes) -> list[bytes]:
         (MsgType.LOAD_CHUNK, struct.pack("<I", INPUT_BYTES - 1) + b"ab"),
         infer(0, 0, 0), infer(0, 1, 4), (MsgType.INFER, b"\x00" * 4), infer(0, cap + 1, 1),
         read_output(0, 8),
+        profile(2, 0), read_output(0, 8), profile(0, 1), profile(0, 2), profile(3, 5),
+        profile(0, 0), (MsgType.PROFILE, b"\x01\x00"),
         infer(2, 3, 3), infer(0, cap, 1),
         read_output(0, 8), read_output(4, 5), read_output(0, 1021), (MsgType.READ_OUTPUT, b"\x00"),
-        (0x07, b""), (MsgType.ACK, b"zz"), (MsgType.PING, bytes(300)), (MsgType.PING, b""),
+        (0x08, b""), (MsgType.ACK, b"zz"), (MsgType.PING, bytes(300)), (MsgType.PING, b""),
     ]
     frames = [encode_frame(t, seq % 255 + 1, body) for seq, (t, body) in enumerate(cmds)]
     bad_crc = bytearray(encode_frame(MsgType.PING, 9, b"crc"))
@@ -145,7 +163,7 @@ def _scenario(data: bytes) -> list[bytes]:
 
 
 def _comparable(frame: Frame) -> tuple:
-    """A reply minus what may differ: error texts and cycle counts."""
+    """A reply minus what may differ: error texts and cycle counts (PROFILE_DATA's too)."""
     if frame.type == MsgType.ERROR:
         err = ErrorReply.unpack(frame.body)
         return (frame.type, frame.seq, err.code, err.cmd_type)
@@ -153,6 +171,9 @@ def _comparable(frame: Frame) -> tuple:
         res = InferResult.unpack(frame.body)
         return (frame.type, frame.seq, res.runs, len(res.cycles or ()), res.output,
                 res.output_bytes)
+    if frame.type == MsgType.PROFILE_DATA:
+        page = ProfileData.unpack(frame.body)
+        return (frame.type, frame.seq, page.runs, page.n_ops, page.first_op, len(page.op_cycles))
     return (frame.type, frame.seq, frame.body)
 
 

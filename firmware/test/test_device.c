@@ -45,6 +45,30 @@ static const char *scripted_invoke(void *ctx)
     return NULL;
 }
 
+/* A scripted model of SCRIPTED_OPS ops for PROFILE: op i takes i + 1 cycles a run. */
+#define SCRIPTED_OPS 300u
+static uint64_t scripted_ops[SCRIPTED_OPS];
+
+static const char *scripted_profile(void *ctx, const hp_board *b, uint16_t runs,
+                                    const uint64_t **ops, uint16_t *n_ops, uint64_t *total)
+{
+    (void)b;
+    *total = 0;
+    for (uint32_t i = 0; i < SCRIPTED_OPS; i++) {
+        scripted_ops[i] = (uint64_t)(i + 1) * runs;
+        *total += scripted_ops[i] + 7u;
+    }
+    for (uint16_t r = 0; r < runs; r++) {
+        const char *why = scripted_invoke(ctx);
+        if (why) {
+            return why;
+        }
+    }
+    *ops = scripted_ops;
+    *n_ops = SCRIPTED_OPS;
+    return NULL;
+}
+
 static hp_runner scripted_runner(uint32_t output_bytes, int fail_at)
 {
     memset(&script, 0, sizeof script);
@@ -54,7 +78,8 @@ static hp_runner scripted_runner(uint32_t output_bytes, int fail_at)
         .input = script.input, .input_bytes = sizeof script.input,
         .output = script.output, .output_bytes = output_bytes,
         .inputs = &scripted_tensor, .n_inputs = 1, .outputs = &scripted_tensor, .n_outputs = 1,
-        .model_hash = no_hash, .invoke = scripted_invoke, .ctx = &script,
+        .model_hash = no_hash, .invoke = scripted_invoke, .profile = scripted_profile,
+        .ctx = &script,
     };
 }
 
@@ -188,6 +213,18 @@ static bool parse_result(const reply *r, result *out)
     return true;
 }
 
+static reply *profile(fixture *f, uint16_t runs, uint16_t first_op)
+{
+    uint8_t body[4] = {(uint8_t)runs, (uint8_t)(runs >> 8), (uint8_t)first_op,
+                       (uint8_t)(first_op >> 8)};
+    return cmd(f, HP_PROFILE, body, 4);
+}
+
+static uint64_t get_u64(const uint8_t *p)
+{
+    return hp_get_u32(p) | (uint64_t)hp_get_u32(p + 4) << 32;
+}
+
 static reply *infer(fixture *f, uint16_t warmups, uint16_t runs, uint8_t flags)
 {
     uint8_t body[5] = {(uint8_t)warmups, (uint8_t)(warmups >> 8), (uint8_t)runs,
@@ -217,7 +254,7 @@ static void hello_reports_board_and_checksum_layout(void)
     if (!r) { free(f); return; }
     const uint8_t *p = r->body;
     CHECK_EQ(p[0], 1);
-    CHECK_EQ(p[1], HP_CAP_MARKER | HP_CAP_PER_RUN | HP_CAP_OUTPUT_IN_RESULT);
+    CHECK_EQ(p[1], HP_CAP_MARKER | HP_CAP_PER_RUN | HP_CAP_OUTPUT_IN_RESULT | HP_CAP_PROFILE);
     CHECK_EQ(hp_get_u16(p + 2), HP_MAX_PAYLOAD);
     CHECK_EQ(p[4], HP_RX_WINDOW);
     CHECK_EQ(hp_get_u32(p + 5), 1000000);
@@ -476,7 +513,7 @@ static void ping_echoes_any_body(void)
 
 static void unknown_types_are_refused(void)
 {
-    static const uint8_t types[] = {0x00, 0x07, 0x7F, HP_ACK, HP_READY, 0xFF};
+    static const uint8_t types[] = {0x00, 0x08, 0x7F, HP_ACK, HP_READY, HP_PROFILE_DATA, 0xFF};
     fixture *f = fixture_new(runner_checksum());
     for (size_t i = 0; i < sizeof types; i++) {
         check_error(cmd(f, types[i], "ab", 2), HP_ERR_UNKNOWN_CMD, types[i]);
@@ -507,6 +544,83 @@ static void bad_frames_are_reported_then_next_frame_served(void)
     free(f);
 }
 
+static void checksum_profile_times_its_two_passes(void)
+{
+    static uint8_t data[RUNNER_CHECKSUM_INPUT_BYTES];
+    rng_fill(11, data, sizeof data);
+    fixture *f = fixture_new(runner_checksum());
+    check_error(profile(f, 1, 0), HP_ERR_BAD_STATE, HP_PROFILE);     /* no input yet */
+    upload(f, data, sizeof data);
+    reply *r = profile(f, 3, 0);
+    CHECK(r && r->type == HP_PROFILE_DATA && r->len == HP_PROFILE_DATA_FIXED_BYTES + 16u);
+    if (!r) { free(f); return; }
+    CHECK(hp_get_u16(r->body) == 3 && hp_get_u16(r->body + 2) == 2 && hp_get_u16(r->body + 4) == 0);
+    CHECK_EQ(get_u64(r->body + 6), 3u * 2000u);   /* the fake counter: 1000 a read */
+    CHECK_EQ(get_u64(r->body + 14), 3000u);
+    CHECK_EQ(get_u64(r->body + 22), 3000u);
+    /* its runs leave the output, as an INFER's do */
+    r = cmd(f, HP_READ_OUTPUT, (const uint8_t[]){0, 0, 0, 0, 8, 0}, 6);
+    CHECK(r && r->type == HP_OUTPUT && hp_get_u32(r->body + 4) == ref_crc32(data, sizeof data));
+    free(f);
+}
+
+static void profile_pages_are_read_without_running_again(void)
+{
+    hp_runner many = scripted_runner(8, 0);
+    fixture *f = fixture_new(&many);
+    uint8_t data[100] = {0};
+    check_error(profile(f, 0, 0), HP_ERR_BAD_STATE, HP_PROFILE);     /* nothing to read */
+    load_begin(f, 100);
+    load_chunk(f, 0, data, 100);
+    reply *r = profile(f, 2, 0);
+    CHECK(r && r->type == HP_PROFILE_DATA && r->len == HP_PROFILE_DATA_FIXED_BYTES
+          + 8u * HP_PROFILE_PAGE_OPS);
+    CHECK_EQ(script.invokes, 2);
+    uint16_t read = 0;
+    while (r && r->type == HP_PROFILE_DATA && read < SCRIPTED_OPS) {
+        uint16_t count = (uint16_t)((r->len - HP_PROFILE_DATA_FIXED_BYTES) / 8u);
+        CHECK(hp_get_u16(r->body) == 2 && hp_get_u16(r->body + 2) == SCRIPTED_OPS);
+        CHECK_EQ(hp_get_u16(r->body + 4), read);
+        for (uint16_t i = 0; i < count; i++) {
+            CHECK_EQ(get_u64(r->body + 14 + 8u * i), 2u * (read + i + 1u));
+        }
+        read = (uint16_t)(read + count);
+        r = read < SCRIPTED_OPS ? profile(f, 0, read) : r;
+    }
+    CHECK_EQ(read, SCRIPTED_OPS);
+    CHECK_EQ(script.invokes, 2);                                     /* pages ran nothing */
+    check_error(profile(f, 0, SCRIPTED_OPS), HP_ERR_BAD_ARGS, HP_PROFILE);
+    check_error(cmd(f, HP_PROFILE, data, 3), HP_ERR_BAD_ARGS, HP_PROFILE);
+    free(f);
+}
+
+static void failed_profile_forgets_profile_and_output(void)
+{
+    hp_runner failing = scripted_runner(8, 3);
+    fixture *f = fixture_new(&failing);
+    uint8_t data[100] = {0};
+    load_begin(f, 100);
+    load_chunk(f, 0, data, 100);
+    CHECK_EQ(profile(f, 1, 0)->type, HP_PROFILE_DATA);
+    reply *r = profile(f, 4, 0);                 /* its second run is invoke 3: fails */
+    check_error(r, HP_ERR_INFER_FAILED, HP_PROFILE);
+    check_error(profile(f, 0, 0), HP_ERR_BAD_STATE, HP_PROFILE);
+    check_error(cmd(f, HP_READ_OUTPUT, (const uint8_t[]){0, 0, 0, 0, 8, 0}, 6), HP_ERR_BAD_STATE,
+                HP_READ_OUTPUT);
+    free(f);
+}
+
+static void runner_without_profile_neither_announces_nor_answers_it(void)
+{
+    hp_runner plain = scripted_runner(8, 0);
+    plain.profile = NULL;
+    fixture *f = fixture_new(&plain);
+    reply *r = cmd(f, HP_HELLO, NULL, 0);
+    CHECK(r && (r->body[1] & HP_CAP_PROFILE) == 0);
+    check_error(profile(f, 1, 0), HP_ERR_UNKNOWN_CMD, HP_PROFILE);
+    free(f);
+}
+
 const test_case device_tests[] = {
     TEST(ready_announces_protocol_version),
     TEST(hello_reports_board_and_checksum_layout),
@@ -524,5 +638,9 @@ const test_case device_tests[] = {
     TEST(ping_echoes_any_body),
     TEST(unknown_types_are_refused),
     TEST(bad_frames_are_reported_then_next_frame_served),
+    TEST(checksum_profile_times_its_two_passes),
+    TEST(profile_pages_are_read_without_running_again),
+    TEST(failed_profile_forgets_profile_and_output),
+    TEST(runner_without_profile_neither_announces_nor_answers_it),
     TEST_END,
 };

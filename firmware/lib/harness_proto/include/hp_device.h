@@ -19,11 +19,13 @@ enum hp_msg_type {
     HP_INFER = 0x04,
     HP_READ_OUTPUT = 0x05,
     HP_PING = 0x06,
+    HP_PROFILE = 0x07,
     HP_ACK = 0x80,
     HP_HELLO_INFO = 0x81,
     HP_RESULT = 0x84,
     HP_OUTPUT = 0x85,
     HP_PONG = 0x86,
+    HP_PROFILE_DATA = 0x87,
     HP_ERROR = 0x8E,
     HP_READY = 0x8F,
 };
@@ -46,6 +48,7 @@ enum hp_error_code {
 #define HP_CAP_MARKER 0x01u
 #define HP_CAP_PER_RUN 0x02u
 #define HP_CAP_OUTPUT_IN_RESULT 0x04u
+#define HP_CAP_PROFILE 0x08u
 
 /* u16 runs, u16 n_cycles, u64 total, u32 output_bytes, u8 included */
 #define HP_RESULT_FIXED_BYTES 17u
@@ -53,6 +56,11 @@ enum hp_error_code {
  * (docs/protocol.md says (max_payload - 24) / 4; the host's messages.py and this
  * core use the exact fit, (max_payload - 17) / 4.) */
 #define HP_MAX_PER_RUN ((HP_MAX_PAYLOAD - HP_RESULT_FIXED_BYTES) / 4u)
+
+/* u16 runs, u16 n_ops, u16 first_op, u64 total; then u64 per op to the end */
+#define HP_PROFILE_DATA_FIXED_BYTES 14u
+/* Per-op counts one PROFILE_DATA carries. */
+#define HP_PROFILE_PAGE_OPS ((HP_MAX_PAYLOAD - HP_PROFILE_DATA_FIXED_BYTES) / 8u)
 
 /* A tensor as HELLO_INFO describes it; dtype is the TFLite TensorType number. */
 typedef struct {
@@ -90,6 +98,13 @@ typedef struct {
     uint32_t arena_used;
     const uint8_t *model_hash;            /* 32 bytes: SHA-256 of the embedded model */
     const char *(*invoke)(void *ctx);     /* NULL on success, else why it failed */
+    /* Optional (NULL: the device does not announce or answer PROFILE). Run `runs`
+     * inferences of the input, timing each op with board->read_cycles; then
+     * *op_cycles points at the runner's *n_ops counts, op i's cycles summed over
+     * the runs, and *total is the runs' whole time, profiling included. The
+     * output is the last run's, as after invoke. NULL on success, else why. */
+    const char *(*profile)(void *ctx, const hp_board *board, uint16_t runs,
+                           const uint64_t **op_cycles, uint16_t *n_ops, uint64_t *total);
     void *ctx;
 } hp_runner;
 
@@ -101,6 +116,11 @@ typedef struct {
     hp_writer out;         /* builds the reply in tx */
     bool load_begun;       /* LOAD_BEGIN accepted: chunks are taken */
     bool output_ready;     /* the last INFER succeeded: READ_OUTPUT may read */
+    bool profile_ready;    /* the last PROFILE run succeeded: its pages may be read */
+    uint16_t profile_runs;
+    uint16_t profile_n_ops;
+    uint64_t profile_total;
+    const uint64_t *profile_ops; /* the runner's counts */
     uint32_t next_offset;  /* input bytes held, contiguous from 0 */
     uint8_t since_reply;   /* chunks taken since the last frame sent */
 } hp_device;

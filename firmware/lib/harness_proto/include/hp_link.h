@@ -4,7 +4,7 @@
  *
  *  - a byte that is not text (printable ASCII, tab, CR, LF) -> binary. A binary
  *    host starts every write with 0x00; a frame written without it still has
- *    its type (0x01 ... 0x06) as second byte;
+ *    its type (0x01 ... 0x07) as second byte;
  *  - a '%' (MLPerf Tiny's command terminator) after nothing but text -> text.
  *
  * Until then every byte goes to both protocols: neither answers before its own

@@ -82,6 +82,9 @@ static void cmd_hello(hp_device *dev, uint8_t seq, const uint8_t *body, size_t l
     if (b->marker) {
         caps |= HP_CAP_MARKER;
     }
+    if (r->profile) {
+        caps |= HP_CAP_PROFILE;
+    }
     reply_begin(dev, HP_HELLO_INFO, seq);
     hp_put_u8(&dev->out, HP_PROTOCOL_VERSION);
     hp_put_u8(&dev->out, caps);
@@ -289,6 +292,60 @@ static void cmd_ping(hp_device *dev, uint8_t seq, const uint8_t *body, size_t le
     reply_send(dev);
 }
 
+/* runs > 0: profile that many inferences (the runner times each op), then
+ * answer with the page from first_op; runs = 0: a page of the last profile. */
+static void cmd_profile(hp_device *dev, uint8_t seq, const uint8_t *body, size_t len)
+{
+    const hp_runner *r = dev->runner;
+    if (!r->profile) {
+        send_error(dev, seq, HP_ERR_UNKNOWN_CMD, HP_PROFILE, "unknown command");
+        return;
+    }
+    if (len != 4) {
+        send_error(dev, seq, HP_ERR_BAD_ARGS, HP_PROFILE, "PROFILE body is u16 runs, u16 first_op");
+        return;
+    }
+    uint16_t runs = hp_get_u16(body);
+    uint16_t first = hp_get_u16(body + 2);
+    if (runs) {
+        if (!input_complete(dev)) {
+            send_error(dev, seq, HP_ERR_BAD_STATE, HP_PROFILE, "no complete input loaded");
+            return;
+        }
+        dev->profile_ready = false;
+        dev->output_ready = false;
+        const char *why = r->profile(r->ctx, dev->board, runs, &dev->profile_ops,
+                                     &dev->profile_n_ops, &dev->profile_total);
+        if (why) {
+            send_error(dev, seq, HP_ERR_INFER_FAILED, HP_PROFILE, why);
+            return;
+        }
+        dev->output_ready = true;
+        dev->profile_ready = true;
+        dev->profile_runs = runs;
+    }
+    if (!dev->profile_ready) {
+        send_error(dev, seq, HP_ERR_BAD_STATE, HP_PROFILE, "no profile to read: PROFILE 0 runs");
+        return;
+    }
+    uint16_t n_ops = dev->profile_n_ops;
+    if (first >= (n_ops ? n_ops : 1u)) {
+        send_error(dev, seq, HP_ERR_BAD_ARGS, HP_PROFILE, "first_op is past the profile's ops");
+        return;
+    }
+    uint32_t left = (uint32_t)n_ops - first;
+    uint16_t count = (uint16_t)(left < HP_PROFILE_PAGE_OPS ? left : HP_PROFILE_PAGE_OPS);
+    reply_begin(dev, HP_PROFILE_DATA, seq);
+    hp_put_u16(&dev->out, dev->profile_runs);
+    hp_put_u16(&dev->out, n_ops);
+    hp_put_u16(&dev->out, first);
+    hp_put_u64(&dev->out, dev->profile_total);
+    for (uint16_t i = 0; i < count; i++) {
+        hp_put_u64(&dev->out, dev->profile_ops[first + i]);
+    }
+    reply_send(dev);
+}
+
 typedef void (*command_fn)(hp_device *, uint8_t, const uint8_t *, size_t);
 
 static const command_fn commands[] = {
@@ -298,6 +355,7 @@ static const command_fn commands[] = {
     [HP_INFER] = cmd_infer,
     [HP_READ_OUTPUT] = cmd_read_output,
     [HP_PING] = cmd_ping,
+    [HP_PROFILE] = cmd_profile,
 };
 
 static void dispatch(hp_device *dev, const uint8_t *frame, size_t len)
