@@ -7,17 +7,22 @@ One session-scoped run pair: a first run, then a second gated against it with
 from __future__ import annotations
 
 import base64
+import csv
+import html
+import json
 import re
 import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from click.testing import CliRunner
 from junitparser import JUnitXml
 
 from harness.cli import main
+from harness.results.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "results" / "test-artifacts"
@@ -68,7 +73,8 @@ def _console_messages(stderr: str) -> list[str]:
 @pytest.mark.slow
 def test_report_files_are_written_and_self_contained(report_runs):
     _, run2, _ = report_runs
-    for name in ("report.html", "report.md", "summary.csv", "mlperf.csv", "results.csv"):
+    for name in ("report.html", "report.md", "summary.csv", "mlperf.csv", "results.csv",
+                 "results.json", "gate.json"):
         assert (run2 / name).is_file(), name
     html = (run2 / "report.html").read_text()
     # no network: no URL, no external stylesheet, script or font
@@ -102,20 +108,125 @@ def test_report_opens_in_headless_chromium_with_tables_and_figures(report_runs, 
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert _console_messages(dom.stderr) == []
     page = dom.stdout
-    for section in ("summary", "mlperf", "tradeoffs", "latency", "traces", "trend"):
+    for section in ("glance", "summary", "mlperf", "tradeoffs", "latency", "traces", "trend"):
         assert f'id="{section}"' in page, section
-    assert page.count("<table") >= 2 and "digits-cnn" in page
+    assert page.index('id="glance"') < page.index('id="tradeoffs"') < page.index('id="summary"')
+    assert page.count("<table") >= 3 and "digits-cnn" in page
     figures = re.findall(r'<figure class="figure" data-source="([^"]+)">', page)
-    # trade-offs per board (2), latency (1), traces per job (2), trend (1)
+    # trade-offs per board (2), latency across jobs (1), traces: the first shown and the
+    # other board's collapsed (2), trend (1)
     assert len(figures) == 6 and set(figures) == {"simulated"}
     assert page.count('<img alt="') == 6
+    assert page.count('<details class="traces">') == 1
+    assert "No board resets, hangs, lost ports or resent commands." in page
+    assert "No regression against the baseline" in page   # the run was gated: gate.json
+    _check_layout(run2 / "report.html", tmp_path, "report")
 
+
+def _layout(page: Path, tmp_path: Path) -> dict:
+    """Chromium's layout of ``page`` at 1,280 px: a copy with a script that writes the page's
+    widths and height (and any table box wider than its frame) into the DOM it dumps."""
+    probe = tmp_path / f"probe-{page.parent.name}.html"
+    probe.write_text(page.read_text(encoding="utf-8").replace("</body>", _PROBE + "</body>"),
+                     encoding="utf-8")
+    dom = _chromium(["--window-size=1280,1000", "--dump-dom", probe.as_uri()],
+                    tmp_path / f"profile-layout-{page.parent.name}")
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    found = re.search(r'<pre id="layout">(.*?)</pre>', dom.stdout)
+    assert found, dom.stdout[-2000:]
+    return json.loads(html.unescape(found.group(1)))
+
+
+_PROBE = """<script>
+const root = document.documentElement;
+const out = document.createElement("pre");
+out.id = "layout";
+out.textContent = JSON.stringify({
+  width: root.clientWidth, scrollWidth: root.scrollWidth, height: root.scrollHeight,
+  scrolled: [...document.querySelectorAll(".scroll")]
+    .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.textContent.slice(0, 60)),
+  glanceBottom: document.querySelector("table.glance").getBoundingClientRect().bottom,
+  images: [...document.images].filter(i => i.clientWidth > 0)
+    .map(i => [i.naturalWidth, i.clientWidth])});
+document.body.appendChild(out);
+</script>"""
+
+
+def _check_layout(page: Path, tmp_path: Path, name: str) -> dict:
+    """No horizontal overflow at 1,280 px, every table and figure at its own size (100 %
+    zoom is what a reader sees); the top of the page saved as a screenshot."""
+    layout = _layout(page, tmp_path)
+    assert layout["width"] <= 1280 and layout["scrollWidth"] <= layout["width"], layout
+    assert layout["scrolled"] == []
+    assert layout["images"] and all(shown == natural for natural, shown in layout["images"])
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    shot = ARTIFACTS / "report.png"
+    shot = ARTIFACTS / f"{name}-top.png"
     shot.unlink(missing_ok=True)
-    result = _chromium([f"--screenshot={shot}", "--window-size=1280,2000", url],
-                       tmp_path / "profile-shot")
+    result = _chromium([f"--screenshot={shot}", "--window-size=1280,1000", page.as_uri()],
+                       tmp_path / f"profile-shot-{name}")
     assert result.returncode == 0 and shot.stat().st_size > 10_000
+    return layout
+
+
+@pytest.fixture(scope="session")
+def many_jobs_run(report_runs, tmp_path_factory) -> Path:
+    """A run of 22 jobs (the demo's count: 2 boards x 11 variants) made of the real run's saved
+    files: each board's rows, trace and cycles copied per variant, figures scaled apart."""
+    _, run2, _ = report_runs
+    run = tmp_path_factory.mktemp("many") / "run"
+    store = RunStore(run)
+    store.create(json.loads((run2 / "run.json").read_text()) | {"run_id": "many"})
+    rows = RunStore(run2).read_rows()
+    for board in dict.fromkeys(r["board"] for r in rows):
+        mine = [r for r in rows if r["board"] == board]
+        job = f"{board}__{mine[0]['model']}__{mine[0]['variant']}"
+        cycles = np.load(run2 / "raw" / f"{job}.cycles.npy", allow_pickle=False)
+        for k in range(11):
+            variant, scale = f"variant-{k:02d}-int8", 0.3 * 1.6 ** k
+            copied = [_scaled(r, variant, scale, accuracy_drop=0.5 * (k % 4)) for r in mine]
+            with store.csv_path.open("a", newline="", encoding="utf-8") as fh:
+                writer = csv.DictWriter(fh, fieldnames=list(mine[0]), lineterminator="\n")
+                if fh.tell() == 0:
+                    writer.writeheader()
+                writer.writerows(copied)
+            key = f"{board}/{mine[0]['model']}/{variant}"
+            store.record_outcome(key, "done", csv_bytes=store.csv_path.stat().st_size)
+            shutil.copy(run2 / "traces" / f"{job}.npz", store.job_file("traces", key, ".npz"))
+            np.save(store.job_file("raw", key, ".cycles.npy"),
+                    (cycles * scale).astype(np.int64), allow_pickle=False)
+    result = CliRunner().invoke(main, ["report", str(run)])
+    assert result.exit_code == 0, result.output
+    return run
+
+
+def _scaled(row: dict[str, str], variant: str, scale: float, accuracy_drop: float
+            ) -> dict[str, str]:
+    row = dict(row, variant=variant)
+    if row["metric"].startswith(("latency", "energy")):
+        for key in ("value", "ci_low", "ci_high"):
+            if row[key]:
+                row[key] = str(float(row[key]) * scale)
+    if row["metric"] == "top1":
+        row["value"] = str(float(row["value"]) - accuracy_drop)
+    return row
+
+
+@pytest.mark.slow
+def test_a_22_job_report_stays_under_1_mb(many_jobs_run):
+    page = many_jobs_run / "report.html"
+    assert page.stat().st_size < 1_000_000
+    text = page.read_text()
+    assert text.count('<figure class="figure"') == 2 + 1 + 22 + 1   # + savings, no trend
+    assert text.count('<details class="traces">') == 2
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium not installed")
+def test_a_22_job_report_fits_1280_px_and_its_summary_is_on_the_first_screen(many_jobs_run,
+                                                                              tmp_path):
+    layout = _check_layout(many_jobs_run / "report.html", tmp_path, "report-22-jobs")
+    assert layout["glanceBottom"] < 1000          # the summary table: on the first screen
+    assert layout["height"] < 9000   # was ~16,000 px with a histogram and a trace per job
 
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium not installed")
