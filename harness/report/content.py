@@ -51,7 +51,7 @@ class ReportContent:
         if not numbers:
             return ""
         return (f"Caveat{'s' * (len(numbers) > 1)} {', '.join(map(str, numbers))} "
-                f"appl{'y' if len(numbers) > 1 else 'ies'} (Notes, under At a glance).")
+                f"appl{'y' if len(numbers) > 1 else 'ies'} (see Notes).")
 
 
 def gather(store: RunStore) -> ReportContent:

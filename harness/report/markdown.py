@@ -16,7 +16,10 @@ def render_markdown(content: ReportContent) -> str:
              *_glance(content.glance)]
     if content.notes:
         lines += ["", "Notes:"] + [f"{n.number}. {n}" for n in content.notes]
-    lines += ["", f"## Summary ({content.summary.source})", "", *markdown_table(content.summary)]
+    lines += ["", f"## Summary ({content.summary.source})", ""]
+    if refs := content.caveat_refs(content.lines):
+        lines += [refs, ""]
+    lines += markdown_table(content.summary)
     lines += ["", "## MLPerf Tiny style, per benchmark", "", MLPERF_RULES_NOTE]
     for table in content.mlperf:
         lines += ["", f"### {table.title} ({table.source})", "", *markdown_table(table)]
