@@ -7,13 +7,12 @@ from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from harness.boards.driver import BOARD_DRIVERS
 from harness.cli_json import boards_document, check_document, json_option, print_json
 from harness.cli_options import boards_dir_option
-from harness.cli_progress import JobClock
+from harness.cli_progress import RunProgress
 from harness.cli_report_commands import junit_option, print_comparisons
 from harness.cli_text import labelled
 from harness.config.bench import load_bench, with_mlperf_rules
@@ -21,7 +20,7 @@ from harness.config.board import all_boards
 from harness.errors import ExitCode, HarnessError
 from harness.models.mlperf_tiny import mlperf_tiny_dir
 from harness.paths import default_cache_dir
-from harness.results.history import DEFAULT_NAME
+from harness.results.history import DEFAULT_NAME, history_target
 
 if TYPE_CHECKING:
     from harness.run_bench import RunSummary
@@ -45,9 +44,10 @@ _mlperf_opt = click.option(
 @click.option("--resume", "run_id", default=None, metavar="RUN_ID",
               help="Continue an interrupted run: jobs already in its results.csv are skipped.")
 @click.option("--seed", default=0, show_default=True, help="Seed for generated inputs and noise.")
-@click.option("--history", "history_path", type=click.Path(path_type=Path, dir_okay=False),
-              default=None, metavar="PATH",
-              help="Record the run in this SQLite history (default: <results-dir>/history.sqlite).")
+@click.option("--history", "history_path", default=None, metavar="PATH_OR_URL",
+              help="Record the run in this history: a SQLite file or a postgresql:// URL "
+                   "(default: the bench's history key, $HARNESS_HISTORY, else "
+                   "<results-dir>/history.sqlite).")
 @click.option("--baseline", type=click.Path(path_type=Path, exists=True), default=None,
               metavar="RUN_OR_FILE", help="Gate the run against this run directory or "
               "results.csv with the bench's thresholds; exit 4 on a regression.")
@@ -68,11 +68,23 @@ _mlperf_opt = click.option(
               help="Print the jobs and their expected board time (latency model x the "
                    "bench's modes); build, start and write nothing.")
 @boards_dir_option
+@click.option("--jobs", "max_jobs", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Run on at most N boards (or farm places) at once (default: all of them; "
+                   "1: one job after another).")
+@click.option("--farm", is_flag=True,
+              help="Spread the jobs over every free labgrid place tagged with their board's "
+                   "definition (board=<id>); see docs/farm.md.")
+@click.option("--coordinator", default=None, metavar="HOST[:PORT]",
+              help="The labgrid coordinator (default: the bench's coordinator key, else "
+                   "$LG_COORDINATOR).")
+@click.option("--place-wait", type=click.FloatRange(min=0), default=600.0, show_default=True,
+              metavar="SECONDS", help="How long to wait for a place someone else holds.")
 def run(bench_file: Path, results_dir: Path | None, mlperf_dir: Path | None, run_id: str | None,
-        seed: int, history_path: Path | None, baseline: Path | None, mlperf: bool,
+        seed: int, history_path: str | None, baseline: Path | None, mlperf: bool,
         junit: Path | None, boards: tuple[str, ...], models: tuple[str, ...],
         variants: tuple[str, ...], modes: tuple[str, ...], dry_run: bool,
-        boards_dir: Path | None) -> None:
+        boards_dir: Path | None, max_jobs: int | None, farm: bool, coordinator: str | None,
+        place_wait: float) -> None:
     """Run every board x model x variant of BENCH_FILE and write results/<run-id>/.
 
     Exit status 3 when a job failed, 4 on a regression against --baseline."""
@@ -92,29 +104,9 @@ def run(bench_file: Path, results_dir: Path | None, mlperf_dir: Path | None, run
     options = RunOptions(
         results_dir=results_dir, mlperf_dir=mlperf_dir or mlperf_tiny_dir(),
         cache_dir=default_cache_dir(), run_id=run_id, seed=seed,
-        history_path=history_path or results_dir / DEFAULT_NAME)
-    jobs = plan_jobs(bench)
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
-                  "{task.total} jobs"), TimeElapsedColumn(), TimeRemainingColumn(),
-                  console=err, disable=not err.is_terminal) as progress:
-        task = progress.add_task("preparing models", total=len(jobs))
-        eta = JobClock(len(jobs))
-
-        def on_job(job, outcome) -> None:
-            if outcome is None:
-                eta.start()
-                progress.update(task, description=f"running {job.key} (job ETA "
-                                f"{eta.job_eta()})")
-                if not err.is_terminal:
-                    err.print(f"job {job.key}: started", highlight=False)
-            else:
-                eta.finish()
-                progress.advance(task)
-                if not err.is_terminal:
-                    err.print(f"job {job.key}: {len(outcome.rows)} figures in "
-                              f"{eta.last_s:.1f} s; {eta.done}/{eta.total} jobs, "
-                              f"ETA {eta.run_eta()}", highlight=False)
-
+        history_path=history_target(history_path, bench, results_dir / DEFAULT_NAME),
+        jobs=max_jobs, farm=farm, coordinator=coordinator, place_wait_s=place_wait)
+    with RunProgress(err, plan_jobs(bench)) as on_job:
         summary = run_bench(bench, options, on_job)
     for key, reason in summary.skipped.items():
         err.print(labelled("skipped", "yellow", f"{key}: {reason}"))
@@ -130,7 +122,7 @@ def run(bench_file: Path, results_dir: Path | None, mlperf_dir: Path | None, run
 
 
 def _gate(run_dir: Path, bench_file: Path, baseline: Path | None, junit: Path | None,
-          summary: RunSummary, history_path: Path | None) -> bool:
+          summary: RunSummary, history_path: Path | str | None) -> bool:
     """Compare with the baseline and write JUnit, as asked; True when something regressed."""
     if baseline is None and junit is None:
         return False

@@ -11,7 +11,13 @@ from rich.table import Table
 
 from harness.cli_json import json_option, print_json, runs_document, trend_document
 from harness.errors import ExitCode
-from harness.results.history import DEFAULT_NAME, History, TrendPoint
+from harness.results.history import (
+    DEFAULT_NAME,
+    History,
+    TrendPoint,
+    history_exists,
+    history_target,
+)
 
 if TYPE_CHECKING:  # the report modules pull in scipy/matplotlib: imported when used
     from harness.report.compare import Comparison
@@ -95,8 +101,9 @@ def report(run_dir: Path, history_path: Path | None, baseline: Path | None) -> N
 
 
 @click.command()
-@click.option("--history", "history_path", type=_path, default=Path("results") / DEFAULT_NAME,
-              show_default=True, metavar="PATH", help="The history database.")
+@click.option("--history", "history_path", default=None, metavar="PATH_OR_URL",
+              help="The history: a SQLite file or a postgresql:// URL (default: "
+                   "$HARNESS_HISTORY, else results/history.sqlite).")
 @click.option("--bench", default=None, help="Only runs of this bench.")
 @click.option("--metric", default=None, help="Show this metric's trend, e.g. "
               "energy_per_inference, latency_median, top1.")
@@ -105,13 +112,14 @@ def report(run_dir: Path, history_path: Path | None, baseline: Path | None) -> N
 @click.option("--variant", default=None, help="Trend: only this variant.")
 @click.option("--limit", default=20, show_default=True, help="How many recent runs.")
 @json_option
-def history(history_path: Path, bench: str | None, metric: str | None, board: str | None,
+def history(history_path: str | None, bench: str | None, metric: str | None, board: str | None,
             model: str | None, variant: str | None, limit: int, as_json: bool) -> None:
     """List recorded runs, or with --metric a metric's trend across them."""
-    if not history_path.is_file():
-        raise click.ClickException(f"{history_path}: no history yet (every `harness run` "
+    target = history_target(history_path, None, Path("results") / DEFAULT_NAME)
+    if not history_exists(target):
+        raise click.ClickException(f"{target}: no history yet (every `harness run` "
                                    "records one; see --history)")
-    db = History(history_path)
+    db = History(target)
     if as_json:
         if metric is None:
             print_json(runs_document(db.runs(bench, limit)))
@@ -121,10 +129,11 @@ def history(history_path: Path, bench: str | None, metric: str | None, board: st
             print_json(trend_document(metric, points, changes_from_previous(points)))
         return
     if metric is None:
-        table = Table("run", "bench", "started", "commit", "done", "failed", "skipped", "rows")
+        table = Table("run", "bench", "started", "host", "commit", "done", "failed", "skipped",
+                      "rows")
         for r in db.runs(bench, limit):
-            table.add_row(r.run_id, r.bench, r.started, r.git_commit[:12], str(r.jobs_done),
-                          str(r.jobs_failed), str(r.jobs_skipped), str(r.rows))
+            table.add_row(r.run_id, r.bench, r.started, r.host, r.git_commit[:12],
+                          str(r.jobs_done), str(r.jobs_failed), str(r.jobs_skipped), str(r.rows))
         print_table(table)
         return
     table = Table("run", "started", "board", "model", "variant", metric, "95 % CI",

@@ -28,6 +28,7 @@ from harness.dut.recovery import Recovery
 from harness.dut.session import DutSession
 from harness.dut.transport import open_link
 from harness.errors import BoardError, HarnessError, MeasurementError, MonitorDisconnected
+from harness.farm.place_driver import PlaceAccess
 from harness.job_power import JobPower
 from harness.measure.accuracy import measure_accuracy
 from harness.measure.energy_run import measure_energy_per_inference
@@ -65,9 +66,11 @@ class JobOutcome:
 
 
 def run_job(bench: Bench, job: Job, model_path: Path, store: RunStore, run_id: str,
-            seed: int = 0) -> JobOutcome:
+            seed: int = 0, place: PlaceAccess | None = None) -> JobOutcome:
+    """``place``: the labgrid place the job's board is in (docs/farm.md), if it is in one."""
     board = bench.boards[job.board.id]
-    driver = _driver_for(bench, job, board, store.run_dir / "work")
+    workdir = store.run_dir / "work" / job.board.id  # boards of one kind run side by side
+    driver = _driver_for(bench, job, board, workdir, place=place)
     ctx = RowContext(run_id=run_id, harness_version=harness_version(),
                      git_commit=git_commit(bench.base_dir), bench=bench.spec.name,
                      board=job.board.id, board_def=board.id, board_kind=board.kind,
@@ -79,8 +82,7 @@ def run_job(bench: Bench, job: Job, model_path: Path, store: RunStore, run_id: s
         from harness.job_mlperf import run_mlperf_job
         rows, identity = run_mlperf_job(
             bench, job, board, model_path, host, dataset, ctx, store,
-            make_driver=lambda mode: _driver_for(bench, job, board, store.run_dir / "work",
-                                                 mode),
+            make_driver=lambda mode: _driver_for(bench, job, board, workdir, mode, place),
             make_power=lambda phase_driver: _job_power(bench, job, board, phase_driver),
             energy_rows=_energy_rows)
         store.append_job(job.key, rows)
@@ -116,11 +118,13 @@ def run_job(bench: Bench, job: Job, model_path: Path, store: RunStore, run_id: s
 
 
 def _driver_for(bench: Bench, job: Job, board: BoardSpec, workdir: Path,
-                timestamp_mode: Literal["performance", "energy"] = "performance"
-                ) -> BoardDriver:
-    driver = create_driver(board, workdir, LinkHint(job.board.port, job.board.serial_number,
-                                                    job.board.pace, job.board.protocol,
-                                                    timestamp_mode, job.board.params))
+                timestamp_mode: Literal["performance", "energy"] = "performance",
+                place: PlaceAccess | None = None) -> BoardDriver:
+    link = LinkHint(job.board.port, job.board.serial_number, job.board.pace, job.board.protocol,
+                    timestamp_mode, job.board.params)
+    if place is not None:
+        return place.driver(board, workdir, link)
+    driver = create_driver(board, workdir, link)
     faults = bench.spec.faults
     # faults sit between a board the harness starts and the host; a preflashed one is not
     if faults is not None and faults.afflicts(job.board.id) and job.board.firmware == "build":

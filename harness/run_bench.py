@@ -9,21 +9,24 @@ already in results.csv.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.config.bench import Bench
-from harness.errors import HarnessError
-from harness.job import JobFailed, JobOutcome, run_job
+from harness.farm.coordinator import FarmClient, coordinator_address
+from harness.farm.places import check_place_tags
 from harness.models.resolve import ResolvedModel, copy_cards, resolve_model
 from harness.plan import Job, plan_jobs
 from harness.preflight import Finding, check_built, check_setup, raise_on_errors
 from harness.report.build import publish_run
 from harness.results.metadata import git_commit, harness_version, new_run_id, utc_now
 from harness.results.store import RunStore
+from harness.results.writer import StoreWriter
+from harness.run_workers import Attempts, FarmSettings, OnJob, Results, run_workers
 
 log = logging.getLogger(__name__)
+PLACE_WAIT_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,12 @@ class RunOptions:
     cache_dir: Path
     run_id: str | None = None      # set to resume an earlier run
     seed: int = 0
-    history_path: Path | None = None   # SQLite history the run is recorded in (None: not)
+    #: the history the run is recorded in: a SQLite path or a postgresql:// URL (None: not)
+    history_path: Path | str | None = None
+    jobs: int | None = None        # at most this many boards (or places) at once; None: all
+    farm: bool = False             # spread jobs over every free place of their board's kind
+    coordinator: str | None = None     # labgrid coordinator (else the bench's, LG_COORDINATOR)
+    place_wait_s: float = PLACE_WAIT_S  # how long a place someone else holds is waited for
 
 
 @dataclass
@@ -60,11 +68,20 @@ def _preflight(findings: list[Finding]) -> None:
         log.log(logging.WARNING if finding.level == "warning" else logging.INFO, "%s", finding)
 
 
-def run_bench(bench: Bench, options: RunOptions,
-              on_job: Callable[[Job, JobOutcome | None], None] | None = None) -> RunSummary:
+def run_bench(bench: Bench, options: RunOptions, on_job: OnJob | None = None) -> RunSummary:
     _preflight(check_setup(bench))  # cheap checks before any variant is built
     models = prepare_models(bench, options)
     _preflight(check_built(bench, models))
+    farm = _connect_farm(bench, options)    # places checked before anything is written
+    try:
+        return _run(bench, options, models, farm, on_job)
+    finally:
+        if farm is not None:    # also on Ctrl-C and on failure: every place we hold goes back
+            farm.client.close()
+
+
+def _run(bench: Bench, options: RunOptions, models: dict[tuple[str, str], ResolvedModel],
+         farm: FarmSettings | None, on_job: OnJob | None) -> RunSummary:
     run_id = options.run_id or new_run_id(bench.spec.name)
     store = RunStore(options.results_dir / run_id)
     project = bench.base_dir
@@ -75,11 +92,12 @@ def run_bench(bench: Bench, options: RunOptions,
     else:
         store.create({"run_id": run_id, "bench": bench.spec.name, "bench_file": str(bench.path),
                       "started": utc_now(), "harness_version": harness_version(),
-                      "git_commit": git_commit(project)})
+                      "git_commit": git_commit(project), "host": socket.gethostname()})
     done = store.completed_jobs()
     partial = {job for job, entry in store.outcomes().items() if entry["status"] == "partial"}
     summary = RunSummary(run_dir=store.run_dir, report=store.run_dir / "report.md")
     copy_cards(models, store.run_dir)  # the card of each variant the run measures
+    pending: list[Job] = []
     for job in plan_jobs(bench):
         resolved = models[(job.model.id, job.variant)]
         if job.key in done:
@@ -92,18 +110,35 @@ def run_bench(bench: Bench, options: RunOptions,
         if job.key in partial:  # measured again whole: its earlier rows would be twins
             log.info("job %s: dropping %d rows of its partial run", job.key,
                      store.drop_job_rows(job.key))
-        if on_job:
-            on_job(job, None)
-        try:
-            outcome = run_job(bench, job, resolved.path, store, run_id, options.seed)
-        except HarnessError as exc:
-            log.error("job %s failed: %s", job.key, exc)
-            summary.failed[job.key] = str(exc)
-            if not isinstance(exc, JobFailed):  # a partial job recorded its own outcome
-                store.record_outcome(job.key, "failed", str(exc))
-            continue
-        summary.completed.append(job.key)
-        if on_job:
-            on_job(job, outcome)
+        pending.append(job)
+    writer = StoreWriter(store)
+    results = Results()
+    attempts = Attempts(bench, {key: m.path for key, m in models.items() if m.path is not None},
+                        writer, run_id, options.seed, results, on_job)
+    try:
+        run_workers(pending, attempts, options.jobs, farm, spread=options.farm)
+    finally:
+        writer.close()
+    summary.completed += results.completed
+    summary.failed.update(results.failed)
     publish_run(store, options.history_path)
     return summary
+
+
+def _connect_farm(bench: Bench, options: RunOptions) -> FarmSettings | None:
+    """The coordinator, when the bench has places or the run spreads over the farm; each
+    named place must exist and be tagged with its board's definition."""
+    placed = [(i, b) for i, b in enumerate(bench.spec.boards) if b.place is not None]
+    if not placed and not options.farm:
+        return None
+    client = FarmClient(coordinator_address(options.coordinator, bench.spec.coordinator))
+    try:
+        if not options.farm:
+            for i, board in placed:
+                assert board.place is not None
+                check_place_tags(client.place(board.place), bench.boards[board.id].id,
+                                 f"{bench.path}: boards[{i}].place")
+    except BaseException:
+        client.close()
+        raise
+    return FarmSettings(client, options.place_wait_s)

@@ -40,6 +40,10 @@ class BenchBoard(_Strict):
         "(HELLO's model hash, or name%/profile%) and never built or flashed")
     params: dict[str, Any] = Field(default_factory=dict,
                                    description="what the board's driver takes (a plugin's)")
+    place: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:+-]+$",
+                              description="a labgrid place the board is in (docs/farm.md): "
+                              "reserved and acquired through the coordinator, its serial port "
+                              "opened over RFC 2217")
 
 
 class BenchMonitor(_Strict):
@@ -128,6 +132,10 @@ class BenchSpec(_Strict):
     modes: Modes
     thresholds: Thresholds = Field(default_factory=Thresholds)
     faults: FaultSpec | None = Field(default=None, description="fault injection (sim/QEMU boards)")
+    coordinator: str | None = Field(default=None, description="the labgrid coordinator, "
+                                    "HOST[:PORT], of the bench's places and of --farm")
+    history: str | None = Field(default=None, description="the run history: a SQLite path "
+                                "(relative to the bench file) or a postgresql:// URL")
 
     @model_validator(mode="after")
     def _cross_references(self) -> BenchSpec:
@@ -167,6 +175,14 @@ class BenchSpec(_Strict):
                     raise _FieldError(f"faults.boards[{i}]",
                                       f"no bench board {name!r} (boards: {sorted(board_ids)})")
         for i, board in enumerate(self.boards):
+            if board.place is not None and board.port != "auto":
+                raise _FieldError(f"boards[{i}].port", f"{board.id!r} is in labgrid place "
+                                  f"{board.place!r}: its link is the place's serial port")
+            if board.place is not None and self.faults is not None and \
+                    self.faults.boards is not None and board.id in self.faults.boards:
+                raise _FieldError(f"faults.boards[{self.faults.boards.index(board.id)}]",
+                                  f"{board.id!r} is in labgrid place {board.place!r}: faults "
+                                  "sit on links the harness starts")
             if board.firmware == "preflashed" and self.faults is not None and \
                     self.faults.boards is not None and board.id in self.faults.boards:
                 raise _FieldError(f"faults.boards[{self.faults.boards.index(board.id)}]",
@@ -260,10 +276,12 @@ def _resolve_boards(path: Path, spec: BenchSpec, boards_dir: Path | None) -> dic
                                   f"{board.id} is a {board.kind} board; only 'sim' may override it")
             board = board.model_copy(update={"kind": bench_board.kind})
         if bench_board.firmware == "preflashed" and board.kind != "hardware" and \
-                bench_board.port == "auto":
+                bench_board.port == "auto" and bench_board.place is None and \
+                spec.coordinator is None:
             raise ConfigError(str(path), f"boards[{i}].port",
                               f"a preflashed {board.kind} board is not started by the harness: "
-                              "give the port (or pyserial URL) its firmware serves")
+                              "give the port (or pyserial URL) its firmware serves, or its "
+                              "labgrid place (boards[].place; a coordinator for --farm)")
         if bench_board.protocol == "mlperf" and bench_board.firmware == "build" and \
                 board.kind != "sim" and spec.modes.energy and \
                 spec.monitor_for(bench_board.id) is not None:

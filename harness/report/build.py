@@ -11,7 +11,7 @@ from harness.report.content import gather
 from harness.report.gate import record_gate
 from harness.report.markdown import render_markdown
 from harness.report.tables import csv_text
-from harness.results.history import History
+from harness.results.history import History, history_exists
 from harness.results.results_json import RESULTS_JSON, write_results_json
 from harness.results.store import RunStore, write_atomic
 
@@ -45,7 +45,7 @@ def write_reports(store: RunStore, history: History | None = None) -> ReportFile
     return files
 
 
-def publish_run(store: RunStore, history_path: Path | None) -> ReportFiles:
+def publish_run(store: RunStore, history_path: Path | str | None) -> ReportFiles:
     """A finished (or resumed) run: recorded in the history, then every report written."""
     history = None
     if history_path is not None:
@@ -54,11 +54,11 @@ def publish_run(store: RunStore, history_path: Path | None) -> ReportFiles:
     return write_reports(store, history)
 
 
-def publish_gate(store: RunStore, gate: dict[str, object], history_path: Path | None
+def publish_gate(store: RunStore, gate: dict[str, object], history_path: Path | str | None
                  ) -> ReportFiles:
     """A run gated against a baseline: the gate kept beside it (gate.json) and its reports
     written again, so their summaries name the regressions."""
     record_gate(store.run_dir, gate)
-    history = History(history_path) if history_path is not None and history_path.is_file() \
-        else None
+    history = History(history_path) if history_path is not None and \
+        history_exists(history_path) else None
     return write_reports(store, history)

@@ -47,4 +47,4 @@ def trend_figure(history: History, bench: str) -> ReportFigure | None:
     sources = {p.source for pts in trends.values() for p in pts}
     return embed(fig, f"Trend over the last {len(runs)} runs of {bench}",
                  " + ".join(sorted(sources)),
-                 f"From {history.path.name}; error bars are 95 % CIs where the run has one.")
+                 f"From {history.label}; error bars are 95 % CIs where the run has one.")

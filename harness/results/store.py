@@ -51,7 +51,7 @@ class RunStore:
         return path
 
     def append_job(self, job_key: str, rows: list[ResultRow], status: str = "done",
-                   message: str = "") -> None:
+                   message: str = "", where: str | None = None) -> None:
         """Append one job's rows, then record its outcome (in that order).
 
         ``partial``: a job that failed after some of its modes completed keeps their
@@ -67,7 +67,8 @@ class RunStore:
         for row in rows:
             writer.writerow({k: ("" if v is None else v) for k, v in row.as_dict().items()})
         _append_durably(self.csv_path, buf.getvalue())
-        self.record_outcome(job_key, status, message, csv_bytes=self.csv_path.stat().st_size)
+        self.record_outcome(job_key, status, message, csv_bytes=self.csv_path.stat().st_size,
+                            where=where)
 
     def drop_job_rows(self, job_key: str) -> int:
         """Remove a job's rows from results.csv (atomically); return how many went."""
@@ -85,10 +86,13 @@ class RunStore:
         return len(rows) - len(keep)
 
     def record_outcome(self, job_key: str, status: str, message: str = "",
-                       csv_bytes: int | None = None) -> None:
+                       csv_bytes: int | None = None, where: str | None = None) -> None:
+        """``where``: the labgrid place the job ran on, when it ran on one."""
         entry: dict = {"job": job_key, "status": status, "message": message}
         if csv_bytes is not None:
             entry["csv_bytes"] = csv_bytes  # results.csv's length once this job's rows are in
+        if where is not None:
+            entry["where"] = where
         _append_durably(self.run_dir / JOBS_LOG, json.dumps(entry) + "\n")
 
     def recover(self) -> list[str]:
