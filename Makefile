@@ -2,13 +2,14 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm chromium
+APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm chromium ser2net postgresql
 
 .PHONY: setup apt venv test lint demo clean
 
 setup: apt venv
 
-# Debian packages for the emulated board (firmware in QEMU) and the report test.
+# Debian packages for the emulated board (firmware in QEMU), the report test, and the farm
+# tests (ser2net under labgrid's exporter; a PostgreSQL server for the shared history).
 apt:
 	@if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
 		missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

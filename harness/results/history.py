@@ -183,12 +183,12 @@ class History:
                 version = row[0] if row else 0
                 if version == 0:
                     for statement in _postgres(_SCHEMA):
-                        conn.execute(statement)  # type: ignore[arg-type]  # our own DDL
+                        conn.execute(statement)
                     conn.execute("INSERT INTO harness_schema VALUES (%s)", (SCHEMA_VERSION,))
                     version = SCHEMA_VERSION
                 while version in _MIGRATIONS:
                     for statement in _postgres(_MIGRATIONS[version]):
-                        conn.execute(statement)  # type: ignore[arg-type]
+                        conn.execute(statement)
                     version += 1
                     conn.execute("UPDATE harness_schema SET version = %s", (version,))
         except psycopg.Error as exc:
