@@ -183,6 +183,7 @@ def run_workers(jobs: list[Job], attempts: Attempts, max_workers: int | None,
             workers.append(_lane_worker(lane, attempts, farm, cancel))
     waiting = deque(workers)
     lock = threading.Lock()
+    crashed: list[BaseException] = []
 
     def serve() -> None:
         while not cancel.is_set():
@@ -190,7 +191,11 @@ def run_workers(jobs: list[Job], attempts: Attempts, max_workers: int | None,
                 if not waiting:
                     return
                 work = waiting.popleft()
-            work()
+            try:
+                work()
+            except BaseException as exc:  # not a job's failure: the harness's; stop the run
+                crashed.append(exc)
+                cancel.set()
 
     threads = [threading.Thread(target=serve, daemon=True, name=f"worker-{i}")
                for i in range(min(max_workers or len(workers), len(workers)))]
@@ -203,6 +208,8 @@ def run_workers(jobs: list[Job], attempts: Attempts, max_workers: int | None,
     except BaseException:   # Ctrl-C: no new job starts; held places are released by our caller
         cancel.set()
         raise
+    if crashed:
+        raise crashed[0]
 
 
 def _lane_worker(lane: list[Job], attempts: Attempts, farm: FarmSettings | None,

@@ -310,6 +310,26 @@ class FarmClient:
         for token in tokens:
             self.cancel(token)
 
+    def create_place(self, name: str, matches: list[str], tags: Mapping[str, str]) -> None:
+        """What ``labgrid-client -p NAME create / add-match / set-tags`` do (a lab's set-up)."""
+        from labgrid.remote.generated import labgrid_coordinator_pb2 as pb
+
+        what = f"place {name!r}"
+        self._call(self._rpc("AddPlace", pb.AddPlaceRequest(name=name), what))
+        for pattern in matches:
+            self._call(self._rpc("AddPlaceMatch",
+                                 pb.AddPlaceMatchRequest(placename=name, pattern=pattern), what))
+        self._call(self._rpc("SetPlaceTags",
+                             pb.SetPlaceTagsRequest(placename=name, tags=dict(tags)), what))
+
+    def exporters(self) -> set[str]:
+        """The exporters connected now (as far as they export anything)."""
+        return self._call(self._exporters())
+
+    async def _exporters(self) -> set[str]:
+        return {name for name, groups in self._session.resources.items()
+                if any(entry.data for group in groups.values() for entry in group.values())}
+
     def serial_url(self, name: str, timeout: float = 10.0) -> str:
         """The RFC 2217 URL of an acquired place's serial port, once its exporter serves it.
 
