@@ -11,7 +11,7 @@ import logging
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NoReturn
 
 import numpy as np
 import serial
@@ -38,6 +38,7 @@ from harness.measure.recoveries import RecoveryWatch
 from harness.models.datasets import Dataset, load_dataset
 from harness.models.tflite_inspect import inspect_tflite
 from harness.models.tflm_host import TflmHostModel
+from harness.partial import JobFailed, ModesFailed
 from harness.plan import Job
 from harness.power.energy import MarkerWindows
 from harness.results.metadata import git_commit, harness_version, utc_now
@@ -53,10 +54,6 @@ from harness.results.store import RunStore
 log = logging.getLogger(__name__)
 READY_TIMEOUT_S = 3.0
 ENERGY_ATTEMPTS = 5
-
-
-class JobFailed(HarnessError):
-    """A job failed after some of its modes completed; their rows are kept (``partial``)."""
 
 
 @dataclass(frozen=True)
@@ -80,11 +77,14 @@ def run_job(bench: Bench, job: Job, model_path: Path, store: RunStore, run_id: s
     dataset = _dataset_for(bench, job, host, seed)
     if job.board.protocol == "mlperf":     # MLPerf Tiny's text protocol: job_mlperf.py
         from harness.job_mlperf import run_mlperf_job
-        rows, identity = run_mlperf_job(
-            bench, job, board, model_path, host, dataset, ctx, store,
-            make_driver=lambda mode: _driver_for(bench, job, board, workdir, mode, place),
-            make_power=lambda phase_driver: _job_power(bench, job, board, phase_driver),
-            energy_rows=_energy_rows)
+        try:
+            rows, identity = run_mlperf_job(
+                bench, job, board, model_path, host, dataset, ctx, store,
+                make_driver=lambda mode: _driver_for(bench, job, board, workdir, mode, place),
+                make_power=lambda phase_driver: _job_power(bench, job, board, phase_driver),
+                energy_rows=_energy_rows)
+        except ModesFailed as failed:
+            _keep_partial(store, job, failed)
         store.append_job(job.key, rows)
         return JobOutcome(rows, identity)
     power = _job_power(bench, job, board, driver)
@@ -109,10 +109,8 @@ def run_job(bench: Bench, job: Job, model_path: Path, store: RunStore, run_id: s
         try:
             rows += _run_modes(bench, job, session, hello, host, dataset, ctx, store, power,
                                seed)
-        except _ModeFailed as failed:
-            store.append_job(job.key, rows + failed.rows, "partial", str(failed.error))
-            raise JobFailed(f"{failed.error} (the rows of its completed modes are kept)") \
-                from failed.error
+        except ModesFailed as failed:
+            _keep_partial(store, job, ModesFailed(failed.error, rows + failed.rows))
     store.append_job(job.key, rows)
     return JobOutcome(rows, hello)
 
@@ -161,13 +159,10 @@ def _dataset_for(bench: Bench, job: Job, host: TflmHostModel, seed: int) -> Data
     return dataset if dataset.generated else dataset.held_out()
 
 
-class _ModeFailed(Exception):
-    """Carries the rows of the modes that completed before one failed."""
-
-    def __init__(self, error: HarnessError, rows: list[ResultRow]) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.rows = rows
+def _keep_partial(store: RunStore, job: Job, failed: ModesFailed) -> NoReturn:
+    store.append_job(job.key, failed.rows, "partial", str(failed.error))
+    raise JobFailed(f"{failed.error} (the rows of its completed modes are kept)") \
+        from failed.error
 
 
 def _job_power(bench: Bench, job: Job, board: BoardSpec, driver: BoardDriver) -> JobPower | None:
@@ -233,7 +228,7 @@ def _run_modes(bench: Bench, job: Job, session: DutSession, hello: HelloInfo,
     except HarnessError as exc:
         if not rows:
             raise
-        raise _ModeFailed(exc, rows + watch.totals(ctx, utc_now())) from exc
+        raise ModesFailed(exc, rows + watch.totals(ctx, utc_now())) from exc
     return rows + watch.totals(ctx, utc_now())
 
 

@@ -42,7 +42,7 @@ from harness.dut.mlperf_device import TimestampMode
 from harness.dut.mlperf_session import MlperfIdentity, MlperfOutputs, MlperfSession
 from harness.dut.recovery import Recovery
 from harness.dut.transport import open_link
-from harness.errors import BoardError
+from harness.errors import BoardError, HarnessError
 from harness.job_power import JobPower
 from harness.measure.accuracy import measure_accuracy
 from harness.measure.performance import measure_lap_performance
@@ -50,6 +50,7 @@ from harness.measure.recoveries import RecoveryWatch
 from harness.models.datasets import Dataset
 from harness.models.tflite_inspect import inspect_tflite
 from harness.models.tflm_host import TflmHostModel
+from harness.partial import ModesFailed
 from harness.plan import Job
 from harness.results.metadata import utc_now
 from harness.results.rows import GENERATED_INPUTS, ResultRow, RowContext, caveat, join_notes
@@ -87,35 +88,40 @@ def run_mlperf_job(bench: Bench, job: Job, board: BoardSpec, model_path: Path,
     latency_s = estimate(inspect_tflite(model_path), board.core, board.build.kernels,
                          board.clock_hz).total_cycles / board.clock_hz
     identity: MlperfIdentity | None = None
-    for timestamp_mode, phase_modes in phases:
-        run = enabled.intersection(phase_modes)
-        driver = make_driver(timestamp_mode)
-        with ExitStack() as stack:
-            stack.callback(driver.stop)
-            power = make_power(driver)
-            if power is not None:    # the monitor supplies the board: on before it boots
-                stack.callback(power.close)
-                power.open()
-            url = board_link(driver, job.board, model_path)
-            session = stack.enter_context(_session(job, board, driver, url, codec, latency_s,
-                                                   timestamp_mode))
-            session.wait_ready(READY_TIMEOUT_S)     # no banner: it booted before we listened
-            identity = session.identify()
-            _check_identity(identity, codec, job, model_path, timestamp_mode)
-            watch = RecoveryWatch(session)
-            if "performance" in run:
-                perf_rows, latency_s = _performance(bench, job, board, session, identity,
-                                                    input_data, dataset, ctx, store)
-                rows += watch.annotate(perf_rows, "performance")
-            if "accuracy" in run:
-                rows += watch.annotate(_accuracy(bench, session, codec, host, dataset, ctx),
-                                       "accuracy")
-            if "energy" in run and power is not None:
-                rows += watch.annotate(energy_rows(
-                    bench, job, session, power, input_data, ctx, store, watch, latency_s,
-                    marker_windows="falls"), "energy")
-            for row in watch.totals(ctx, utc_now()):
-                totals[row.metric] = totals.get(row.metric, 0.0) + row.value
+    try:
+        for timestamp_mode, phase_modes in phases:
+            run = enabled.intersection(phase_modes)
+            driver = make_driver(timestamp_mode)
+            with ExitStack() as stack:
+                stack.callback(driver.stop)
+                power = make_power(driver)
+                if power is not None:    # the monitor supplies the board: on before it boots
+                    stack.callback(power.close)
+                    power.open()
+                url = board_link(driver, job.board, model_path)
+                session = stack.enter_context(_session(job, board, driver, url, codec, latency_s,
+                                                       timestamp_mode))
+                session.wait_ready(READY_TIMEOUT_S)     # no banner: it booted before we listened
+                identity = session.identify()
+                _check_identity(identity, codec, job, model_path, timestamp_mode)
+                watch = RecoveryWatch(session)
+                if "performance" in run:
+                    perf_rows, latency_s = _performance(bench, job, board, session, identity,
+                                                        input_data, dataset, ctx, store)
+                    rows += watch.annotate(perf_rows, "performance")
+                if "accuracy" in run:
+                    rows += watch.annotate(_accuracy(bench, session, codec, host, dataset, ctx),
+                                           "accuracy")
+                if "energy" in run and power is not None:
+                    rows += watch.annotate(energy_rows(
+                        bench, job, session, power, input_data, ctx, store, watch, latency_s,
+                        marker_windows="falls"), "energy")
+                for row in watch.totals(ctx, utc_now()):
+                    totals[row.metric] = totals.get(row.metric, 0.0) + row.value
+    except HarnessError as exc:
+        if len(rows) == 1:  # nothing measured yet: an ordinary failure
+            raise
+        raise ModesFailed(exc, rows + _totals(ctx, totals)) from exc
     assert identity is not None
     rows[0] = replace(rows[0], notes=f"MLPerf Tiny DUT {identity.name}: {identity.profile}; "
                                      f"model {identity.model}")
@@ -125,8 +131,12 @@ def run_mlperf_job(bench: Bench, job: Job, board: BoardSpec, model_path: Path,
                          notes="text + data of the firmware ELF"),
                  ctx.row("info", "firmware_ram_bytes", firmware[1], "B", time=utc_now(),
                          notes="data + bss (arena and stack included)")]
-    return rows + [ctx.row("info", metric, value, "events", time=utc_now())
-                   for metric, value in totals.items()], identity
+    return rows + _totals(ctx, totals), identity
+
+
+def _totals(ctx: RowContext, totals: dict[str, float]) -> list[ResultRow]:
+    return [ctx.row("info", metric, value, "events", time=utc_now())
+            for metric, value in totals.items()]
 
 
 def _phases(job: Job, performance: bool, accuracy: bool,
