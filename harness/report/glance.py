@@ -151,8 +151,11 @@ def glance(lines: list[SummaryLine], outcomes: dict[str, dict], gate: dict | Non
         groups.setdefault((board, model), [])
     for line in lines:
         groups[(line.board, line.model)].append(line)
+    # grouped by board (jobs may alternate between boards), each in the order it came
+    boards = list(dict.fromkeys(board for board, _ in groups))
     rows = [_model_glance(board, model, mine, statuses, regressions, gate is not None)
-            for (board, model), mine in groups.items()]
+            for (board, model), mine in sorted(groups.items(),
+                                               key=lambda item: boards.index(item[0][0]))]
     recoveries = [(line.key, counts) for line in lines if (counts := _recoveries([line]))]
     by_key = {line.key: line for line in lines}
     problems = [JobProblem(job, status, outcomes.get(job, {}).get("message", ""),

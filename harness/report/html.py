@@ -90,7 +90,8 @@ def render_html(content: ReportContent, history: History | None = None) -> str:
                             bool(traces))
             if figure is not None:
                 traces.append((line, with_caveats(figure, [line]) or figure))
-    groups: dict[str, list[ReportFigure]] = {}
+    # per board, in the order boards first appear (jobs may alternate between boards)
+    groups: dict[str, list[ReportFigure]] = {line.board: [] for line, _ in traces}
     for line, figure in traces[1:]:
         groups.setdefault(line.board, []).append(figure)
     trend = None
@@ -102,7 +103,8 @@ def render_html(content: ReportContent, history: History | None = None) -> str:
         latency=with_caveats(_drawn(problems, "latency figure", latency_figure, run_dir,
                                     content.lines), content.lines),
         first_trace=traces[0][1] if traces else None,
-        trace_groups=[TraceGroup(board, figures) for board, figures in groups.items()],
+        trace_groups=[TraceGroup(board, figures) for board, figures in groups.items()
+                      if figures],
         savings_figure=_drawn(problems, "savings figure", savings_figure, content.savings),
         trend=trend, problems=problems)
 
