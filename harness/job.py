@@ -34,6 +34,7 @@ from harness.measure.accuracy import measure_accuracy
 from harness.measure.energy_run import measure_energy_per_inference
 from harness.measure.mlperf_job import run_mlperf_rules
 from harness.measure.performance import measure_performance
+from harness.measure.profile import profile_job
 from harness.measure.recoveries import RecoveryWatch
 from harness.models.datasets import Dataset, load_dataset
 from harness.models.tflite_inspect import inspect_tflite
@@ -220,6 +221,10 @@ def _run_modes(bench: Bench, job: Job, session: DutSession, hello: HelloInfo,
         if modes.energy and power is not None:
             rows += watch.annotate(_energy_rows(bench, job, session, power, input_data, ctx, store,
                                                 watch, latency_s), "energy")
+        if modes.profile:   # per-layer profile: profiles/<job>.json and .csv (measure/profile.py)
+            rows += watch.annotate(profile_job(
+                session, hello, host.path, input_data, modes.profile,
+                bench.boards[job.board.id], job.key, ctx, store), "profile")
         if modes.mlperf:    # MLPerf Tiny's run rules, on the whole dataset (measure/mlperf_job.py)
             assumption = _counter_meaning(hello)[1]
             rows += watch.annotate(run_mlperf_rules(

@@ -68,7 +68,7 @@ def test_hello_describes_the_emulated_board(session: DutSession, board: BoardSpe
     assert (info.board_id, info.counter, info.clock_hz) == \
         (board.id, board.cycle_counter.kind, board.clock_hz)
     assert info.capabilities == Capability.MARKER | Capability.PER_RUN_CYCLES \
-        | Capability.OUTPUT_IN_RESULT
+        | Capability.OUTPUT_IN_RESULT | Capability.PROFILE
     assert info.inputs == (TensorSpec("int8", (1, 96, 96, 3)),)
     assert info.outputs == (ChecksumRunner.OUTPUT_SPEC,)
     assert (info.max_payload, info.rx_window) == (1024, 4)

@@ -23,6 +23,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from harness.boards.calibration import find_calibration
 from harness.boards.sim_runner import SimulatedRunner
 from harness.config.board import BoardSpec, load_board
 from harness.dut.device import ProtocolDevice
@@ -41,13 +42,15 @@ def build_device(board: BoardSpec, model_path: Path, activity_log: Path | None, 
     info = inspect_tflite(model_path)
     model = TflmHostModel.load(model_path)
     activity = ActivityWriter(activity_log) if activity_log else None
+    calibration = find_calibration(board.id, board.build.kernels)
     runner = SimulatedRunner(board, model, info, activity, seed=seed,
-                             realtime_sleep=realtime_sleep)
+                             realtime_sleep=realtime_sleep, calibration=calibration)
     return ProtocolDevice(
         runner,
         board_id=f"sim:{board.id}",
         clock_hz=board.clock_hz,
-        counter="model",
+        # the latency model, and the calibration it uses (none: the published constants)
+        counter=f"model:{calibration.name}" if calibration else "model",
         arena_used=model.arena_used_bytes,
         model_hash=bytes.fromhex(info.sha256),
         inputs=[model.input_spec],

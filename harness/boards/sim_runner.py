@@ -16,9 +16,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from harness.boards.latency_model import estimate, jittered_cycles
+from harness.boards.calibration import Calibration
+from harness.boards.latency_model import JITTER_REL_SIGMA, estimate, jittered_cycles
 from harness.config.board import BoardSpec
-from harness.dut.device import RunnerResult
+from harness.dut.device import RunnerProfile, RunnerResult
 from harness.models.tflite_inspect import ModelInfo
 from harness.models.tflm_host import TflmHostModel
 from harness.power.sim_activity import ActivityWriter
@@ -29,16 +30,19 @@ class SimulatedRunner:
 
     def __init__(self, board: BoardSpec, model: TflmHostModel, info: ModelInfo,
                  activity: ActivityWriter | None, seed: int = 0,
-                 realtime_sleep: Callable[[float], bool] | None = None) -> None:
+                 realtime_sleep: Callable[[float], bool] | None = None,
+                 calibration: Calibration | None = None) -> None:
         """``realtime_sleep(s)``, if given, spends an INFER's modelled seconds in wall time
-        (realtime pace) and returns False when a reset cut them short."""
+        (realtime pace) and returns False when a reset cut them short. ``calibration``:
+        the board's own op costs instead of the published constants."""
         self._board = board
         self._model = model
         self._activity = activity
         self._rng = np.random.default_rng(seed)
         self._sleep = realtime_sleep
-        self.cycles_per_inference = estimate(
-            info, board.core, board.build.kernels, board.clock_hz).total_cycles
+        latency = estimate(info, board.core, board.build.kernels, board.clock_hz, calibration)
+        self.cycles_per_inference = latency.total_cycles
+        self.cycles_per_op = latency.cycles_per_op
 
     def infer(self, input_data: bytes, warmups: int, runs: int) -> RunnerResult:
         started = time.monotonic()
@@ -51,6 +55,24 @@ class SimulatedRunner:
             self._record(warmups, cycles)
         return RunnerResult(output=np.ascontiguousarray(output).tobytes(),
                             cycles=[int(c) for c in cycles])
+
+    def profile(self, input_data: bytes, runs: int) -> RunnerProfile:
+        """PROFILE: the latency model's split of an inference over its ops, each op with the
+        same run-to-run jitter as a whole inference; no profiling overhead is modelled."""
+        started = time.monotonic()
+        output = self._model.run(self._model.input_spec.from_bytes(input_data))
+        per_op = np.asarray(self.cycles_per_op, dtype=np.float64)
+        noisy = per_op * (1.0 + JITTER_REL_SIGMA * self._rng.standard_normal((runs, per_op.size)))
+        op_cycles = np.maximum(np.rint(noisy), 0).astype(np.int64).sum(axis=0)
+        seconds = float(op_cycles.sum()) / self._board.clock_hz
+        realtime = self._sleep is not None
+        if self._sleep is not None:     # a reset cuts it short, as an INFER
+            self._sleep(started + seconds - time.monotonic())
+        if self._activity is not None:  # not an energy window: the marker stays low
+            self._activity.append(started if realtime else time.monotonic(), seconds,
+                                  self._board.power.active_current_a, False, realtime=realtime)
+        return RunnerProfile(np.ascontiguousarray(output).tobytes(),
+                             [int(c) for c in op_cycles], int(op_cycles.sum()))
 
     def _record(self, warmups: int, cycles: np.ndarray) -> None:
         assert self._activity is not None

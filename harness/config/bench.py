@@ -100,14 +100,23 @@ class MlperfMode(_Strict):
     idle_s: float = Field(default=0.2, ge=0.0, description="idle between energy trials")
 
 
+class ProfileMode(_Strict):
+    """Per-layer profile: every op timed on the board (PROFILE, docs/protocol.md)."""
+
+    runs: int = Field(default=3, ge=1, le=1000, description="profiled inferences, summed")
+    warmups: int = Field(default=1, ge=0, le=10_000,
+                         description="untimed inferences before the unprofiled reference runs")
+
+
 class Modes(_Strict):
     performance: PerformanceMode | None = None
     accuracy: AccuracyMode | None = None
     energy: EnergyMode | None = None
     mlperf: MlperfMode | None = None
+    profile: ProfileMode | None = None
 
 
-MODES = ("performance", "accuracy", "energy", "mlperf")
+MODES = ("performance", "accuracy", "energy", "mlperf", "profile")
 
 
 class Thresholds(_Strict):
@@ -195,15 +204,19 @@ class BenchSpec(_Strict):
                     "a preflashed MLPerf Tiny DUT runs one timestamp mode: performance "
                     "(m-lap-us) needs its performance-mode firmware, energy (the timestamp "
                     "pin) its energy-mode firmware; measure them in two benches"))
+            if board.protocol == "mlperf" and self.modes.profile is not None:
+                raise _FieldError(f"boards[{i}].protocol", (
+                    "modes.profile (per-layer profile) needs the harness's protocol (its PROFILE "
+                    "command); MLPerf Tiny's text protocol has none"))
             if board.protocol == "mlperf" and self.modes.mlperf is not None:
                 raise _FieldError(f"boards[{i}].protocol", (
                     "modes.mlperf (MLPerf Tiny's run rules) drives boards over the harness's "
                     "protocol only; measure a board speaking MLPerf's text protocol with the "
                     "bench's own modes"))
         if not (self.modes.performance or self.modes.accuracy or self.modes.energy
-                or self.modes.mlperf):
-            raise _FieldError("modes",
-                              "enable at least one of performance, accuracy, energy, mlperf")
+                or self.modes.mlperf or self.modes.profile):
+            raise _FieldError("modes", "enable at least one of performance, accuracy, energy, "
+                              "mlperf, profile")
         return self
 
     def variants_for(self, model: BenchModel) -> list[str]:

@@ -38,6 +38,8 @@ class OpInfo:
     dtype: str                         # first output's element type: int8 ops and float ops
                                        # run on different kernels
     kernel_shape: tuple[int, ...] = ()  # filter tensor shape of weighted ops
+    input_elements: int = 0            # first input's elements (a pooling op's window work)
+    stride: tuple[int, ...] = ()       # (h, w) of convolutions and pooling
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,7 @@ def _inspect(path: Path, data: bytes) -> ModelInfo:
         outs = [int(t) for t in op.OutputsAsNumpy()] if op.OutputsLength() else []
         dtype = _type_name(tensors[outs[0]].Type()) if outs else ""
         ops.append(_op_info(i, name, dtype, [_shape(tensors, t) for t in ins],
-                            [_shape(tensors, t) for t in outs]))
+                            [_shape(tensors, t) for t in outs], _stride(op)))
         weighted = name in _WEIGHTED_OPS
         weights.update(t for t in ins if t >= 0 and _is_constant(model, tensors[t])
                        and (weighted or tensors[t].Type() not in _INDEX_TYPES))
@@ -116,7 +118,7 @@ def _inspect(path: Path, data: bytes) -> ModelInfo:
 
 
 def _op_info(index: int, name: str, dtype: str, ins: list[tuple[int, ...]],
-             outs: list[tuple[int, ...]]) -> OpInfo:
+             outs: list[tuple[int, ...]], stride: tuple[int, ...] = ()) -> OpInfo:
     out_shape = outs[0] if outs else ()
     out_elems = sum(_elements(s) for s in outs)
     kernel: tuple[int, ...] = ()
@@ -134,7 +136,27 @@ def _op_info(index: int, name: str, dtype: str, ins: list[tuple[int, ...]],
         kernel = ins[1]
         macs = _elements(ins[2]) * kernel[0] * kernel[1] * kernel[2]
     return OpInfo(index=index, name=name, macs=int(macs), output_elements=int(out_elems),
-                  output_shape=out_shape, dtype=dtype, kernel_shape=kernel)
+                  output_shape=out_shape, dtype=dtype, kernel_shape=kernel,
+                  input_elements=_elements(ins[0]) if ins and ins[0] else 0, stride=stride)
+
+
+# Options tables that carry strides (the kernel path a library picks depends on them).
+_STRIDED_OPTIONS = {
+    tflite.BuiltinOptions.Conv2DOptions: tflite.Conv2DOptions,
+    tflite.BuiltinOptions.DepthwiseConv2DOptions: tflite.DepthwiseConv2DOptions,
+    tflite.BuiltinOptions.Pool2DOptions: tflite.Pool2DOptions,
+    tflite.BuiltinOptions.TransposeConvOptions: tflite.TransposeConvOptions,
+}
+
+
+def _stride(op: tflite.Operator) -> tuple[int, ...]:
+    table = _STRIDED_OPTIONS.get(op.BuiltinOptionsType())
+    raw = op.BuiltinOptions()
+    if table is None or raw is None:
+        return ()
+    options = table()
+    options.Init(raw.Bytes, raw.Pos)
+    return (int(options.StrideH()), int(options.StrideW()))
 
 
 def _op_name(code: tflite.OperatorCode) -> str:
