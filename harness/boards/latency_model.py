@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from harness.boards.calibration import Calibration, OpSample, PriorCost
 from harness.errors import BoardError
 from harness.models.tflite_inspect import ModelInfo
 
@@ -36,6 +37,13 @@ PER_ELEMENT: dict[str, float] = {
     "SOFTMAX": 150, "LOGISTIC": 50, "TANH": 50,
 }
 DEFAULT_PER_ELEMENT = 4.0  # data movement: RESHAPE, PAD, CONCATENATION, QUANTIZE, RELU, ...
+# The ops DEFAULT_PER_ELEMENT stands for. Any other op has no cost here: it is costed
+# like data movement too, and an estimate names it and says so.
+DATA_MOVEMENT = frozenset({
+    "RESHAPE", "SQUEEZE", "EXPAND_DIMS", "PAD", "PADV2", "MIRROR_PAD", "CONCATENATION",
+    "PACK", "UNPACK", "SPLIT", "SPLIT_V", "SLICE", "STRIDED_SLICE", "TRANSPOSE", "GATHER",
+    "QUANTIZE", "DEQUANTIZE", "RELU", "RELU6", "RELU_N1_TO_1", "CAST", "SHAPE", "FILL",
+    "ZEROS_LIKE"})
 
 
 @dataclass(frozen=True)
@@ -90,6 +98,8 @@ class LatencyEstimate:
     cycles_per_op: tuple[int, ...]
     total_cycles: int
     seconds: float
+    assumed: tuple[str, ...] = ()   # op kinds costed without a constant for them, and how
+    calibration: str | None = None  # the calibration used (None: the published constants)
 
 
 def profile_for(core: str, kernels: str) -> Profile:
@@ -101,20 +111,60 @@ def profile_for(core: str, kernels: str) -> Profile:
                          f"(known: {known})") from None
 
 
-def estimate(model: ModelInfo, core: str, kernels: str, clock_hz: int) -> LatencyEstimate:
-    if clock_hz <= 0:
-        raise BoardError(f"clock_hz must be positive, got {clock_hz}")
+def published_cost(core: str, kernels: str) -> PriorCost:
+    """One op's cycles by the published constants, for ``core`` and ``kernels``."""
     optimized = profile_for(core, kernels)
     reference = profile_for(core, REFERENCE_KERNELS)
-    per_op = []
-    for op in model.ops:
+
+    def cost(op: OpSample) -> float:
         profile = reference if op.dtype in FLOAT_DTYPES else optimized
-        work = (PER_MAC.get(op.name, 0.0) * op.macs
-                + PER_ELEMENT.get(op.name, DEFAULT_PER_ELEMENT) * op.output_elements)
-        per_op.append(round(profile.scale * work) + profile.op_overhead)
+        work = (PER_MAC.get(op.op, 0.0) * op.macs
+                + PER_ELEMENT.get(op.op, DEFAULT_PER_ELEMENT) * op.output_elements)
+        return profile.scale * work + profile.op_overhead
+
+    return cost
+
+
+def unknown_ops(model: ModelInfo) -> dict[str, list[int]]:
+    """Ops the published constants have no cost for: name -> op indexes."""
+    known = PER_MAC.keys() | PER_ELEMENT.keys() | DATA_MOVEMENT
+    found: dict[str, list[int]] = {}
+    for op in model.ops:
+        if op.name not in known:
+            found.setdefault(op.name, []).append(op.index)
+    return found
+
+
+def estimate(model: ModelInfo, core: str, kernels: str, clock_hz: int,
+             calibration: Calibration | None = None) -> LatencyEstimate:
+    """Cycles per inference by the published constants, or by ``calibration``."""
+    if clock_hz <= 0:
+        raise BoardError(f"clock_hz must be positive, got {clock_hz}")
+    prior = published_cost(core, kernels)
+    unknown = unknown_ops(model)
+    notes: dict[str, list[int]] = {}
+    if calibration is None:
+        per_op = [round(prior(OpSample.of(op))) for op in model.ops]
+    else:
+        per_op = []
+        for op in model.ops:
+            cost, how = calibration.op_cost(OpSample.of(op), prior)
+            per_op.append(round(cost + calibration.between_ops))
+            if how is not None:
+                notes.setdefault(how, []).append(op.index)
+    assumed = [f"{how} (ops {_indexes(ops)})" for how, ops in notes.items()]
+    if calibration is None or any("published constant" in how for how in notes):
+        assumed += [f"{name} (ops {_indexes(ops)}): no cost in the latency model; assumed "
+                    f"{DEFAULT_PER_ELEMENT:g} cycles per output element, as data movement"
+                    for name, ops in unknown.items()]
     total = sum(per_op)
     return LatencyEstimate(cycles_per_op=tuple(per_op), total_cycles=total,
-                           seconds=total / clock_hz)
+                           seconds=total / clock_hz, assumed=tuple(assumed),
+                           calibration=calibration.name if calibration else None)
+
+
+def _indexes(ops: list[int]) -> str:
+    return ", ".join(map(str, ops[:8])) + (f", … ({len(ops)} in all)" if len(ops) > 8 else "")
 
 
 def jittered_cycles(total: int, runs: int, rng: np.random.Generator) -> np.ndarray:
