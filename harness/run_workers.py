@@ -119,34 +119,52 @@ class Attempts:
 
 
 class JobQueue:
-    """Jobs waiting for a worker, and how many workers still serve them."""
+    """Jobs waiting for a worker, the jobs out on workers, and how many workers serve them.
+
+    A worker that finds the queue empty waits while jobs are still out: one of them may
+    come back (its place lost) and need it.
+    """
 
     def __init__(self, jobs: list[Job]) -> None:
         self._jobs = deque(jobs)
-        self._lock = threading.Lock()
+        self._out = 0
+        self._changed = threading.Condition()
         self._workers = 0
         self.reasons: list[str] = []    # why workers left with jobs still queued
 
     def join(self) -> None:
-        with self._lock:
+        with self._changed:
             self._workers += 1
 
-    def take(self) -> Job | None:
-        with self._lock:
-            return self._jobs.popleft() if self._jobs else None
+    def take(self, cancel: threading.Event) -> Job | None:
+        """The next job (it is then out until `done` or `put_back`); None when all are done."""
+        with self._changed:
+            while not self._jobs and self._out and not cancel.is_set():
+                self._changed.wait(JOIN_POLL_S)
+            if not self._jobs or cancel.is_set():
+                return None
+            self._out += 1
+            return self._jobs.popleft()
+
+    def done(self) -> None:
+        with self._changed:
+            self._out -= 1
+            self._changed.notify_all()
 
     def put_back(self, job: Job) -> None:
-        with self._lock:
+        with self._changed:
+            self._out -= 1
             self._jobs.appendleft(job)
+            self._changed.notify_all()
 
     @property
-    def empty(self) -> bool:
-        with self._lock:
-            return not self._jobs
+    def finished(self) -> bool:
+        with self._changed:
+            return not self._jobs and not self._out
 
     def leave(self, reason: str | None = None) -> list[Job]:
         """A worker stops; if it was the last one, the jobs nobody will run now."""
-        with self._lock:
+        with self._changed:
             self._workers -= 1
             if reason:
                 self.reasons.append(reason)
@@ -281,15 +299,15 @@ def _place_worker(name: str, queue: JobQueue, attempts: Attempts, farm: FarmSett
     def work() -> None:
         reason = None
         try:
-            if queue.empty:
+            if queue.finished:
                 return
-            with _held(farm, name, cancel, give_up=lambda: queue.empty) as place:
-                while place is not None and not cancel.is_set() and \
-                        (job := queue.take()) is not None:
+            with _held(farm, name, cancel, give_up=lambda: queue.finished) as place:
+                while place is not None and (job := queue.take(cancel)) is not None:
                     if not attempts.run(job, place, requeue=True):
                         queue.put_back(job)
                         reason = f"place {name!r} was lost mid-job"
                         return
+                    queue.done()
         except FarmError as exc:
             reason = str(exc)
         finally:

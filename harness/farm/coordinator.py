@@ -1,10 +1,11 @@
 """The harness's client of a labgrid coordinator: places, their resources, reservations.
 
-labgrid's `ClientSession` is asyncio code; here it runs on an event loop in its own
-thread, and every call from a worker (or the main thread on Ctrl-C) is handed to
-that loop and waited for with a deadline. The session mirrors the coordinator's
-places and resources as the coordinator pushes them, so "is the exporter of this
-place still there" is a look-up, not a round trip.
+labgrid's `ClientSession` is asyncio code; here it runs on one event loop in its own
+thread (shared by every client in the process), and every call from a worker (or
+the main thread on Ctrl-C) is handed to that loop and waited for with a deadline.
+The session mirrors the coordinator's places and resources as the coordinator
+pushes them, so "is the exporter of this place still there" is a look-up, not a
+round trip.
 
 The address is ``--coordinator``, else the bench's ``coordinator`` key, else
 labgrid's own ``LG_COORDINATOR``; a bare host gets labgrid's port 20408.
@@ -96,18 +97,11 @@ class FarmClient:
 
     def __init__(self, address: str, connect_timeout: float = CONNECT_TIMEOUT_S) -> None:
         self.address = address
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="labgrid-client",
-                                        daemon=True)
-        self._thread.start()
+        self._loop = _shared_loop()
         self._held: dict[str, str | None] = {}   # place -> reservation token, held by us
         self._tokens: set[str] = set()            # every reservation we have not cancelled
         self._lock = threading.Lock()
-        try:
-            self._session = self._call(self._connect(), connect_timeout)
-        except BaseException:
-            self._stop_loop()
-            raise
+        self._session = self._call(self._connect(), connect_timeout)
 
     # --- plumbing --------------------------------------------------------------------
 
@@ -150,15 +144,10 @@ class FarmClient:
             self._call(self._disconnect(), 5.0)
         except FarmError as exc:
             log.warning("%s", exc)
-        self._stop_loop()
 
     async def _disconnect(self) -> None:
         await self._session.stop()
         await self._session.close()
-
-    def _stop_loop(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5.0)
 
     # --- what the coordinator knows -------------------------------------------------
 
@@ -275,10 +264,15 @@ class FarmClient:
         place = self.place(name)
         if place.lost:     # acquiring would give us a place without its board
             raise FarmError(f"place {name!r} cannot run jobs: {place.lost}")
-        self._call(self._rpc("AcquirePlace", pb.AcquirePlaceRequest(placename=name),
-                             f"place {name!r}: acquire"))
-        with self._lock:
+        with self._lock:     # before asking: a Ctrl-C from here on releases it
             self._held[name] = token
+        try:
+            self._call(self._rpc("AcquirePlace", pb.AcquirePlaceRequest(placename=name),
+                                 f"place {name!r}: acquire"))
+        except BaseException:
+            with self._lock:
+                self._held.pop(name, None)
+            raise
         log.info("acquired place %s", name)
         return self.place(name)
 
@@ -349,6 +343,22 @@ class FarmClient:
                 raise FarmError(f"place {name!r}: its exporter {serial.exporter} did not "
                                 f"start serving {serial.path} within {timeout:.0f} s")
             time.sleep(0.1)
+
+
+_loop_lock = threading.Lock()
+_loop: asyncio.AbstractEventLoop | None = None
+
+
+def _shared_loop() -> asyncio.AbstractEventLoop:
+    """The one event loop (and thread) of every FarmClient in this process: gRPC's asyncio
+    layer does not take channels on several loops at once."""
+    global _loop
+    with _loop_lock:
+        if _loop is None:
+            _loop = asyncio.new_event_loop()
+            threading.Thread(target=_loop.run_forever, name="labgrid-client",
+                             daemon=True).start()
+        return _loop
 
 
 def _resource(exporter: str, group: str, name: str, entry: Any) -> Resource:

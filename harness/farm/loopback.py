@@ -65,6 +65,7 @@ class LoopbackFarm:
     address: str = ""
     sims: dict[str, SimDriver] = field(default_factory=dict)
     exporters: dict[str, _Exporter] = field(default_factory=dict)
+    switched: list[tuple[str, bool]] = field(default_factory=list)  # (place, on) in order
     _coordinator: Supervised | None = None
     _power: http.server.ThreadingHTTPServer | None = None
 
@@ -114,6 +115,7 @@ class LoopbackFarm:
                     sim = farm.sims[board.place]
                     if len(parts) > 1:
                         (sim.reset if parts[1] == "1" else sim.hang)()
+                        farm.switched.append((board.place, parts[1] == "1"))
                     body = b"1" if sim.running else b"0"
                 except (IndexError, ValueError, KeyError, BoardError) as exc:
                     self.send_error(400, str(exc))

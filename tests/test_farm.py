@@ -1,0 +1,272 @@
+"""Boards in a labgrid farm (issue 11, items 2-4): real labgrid-coordinator, real exporters
+serving simulated boards' ptys through real ser2net, pyserial's RFC 2217 client, a
+power switch speaking labgrid's simplerest protocol. Two runs contend for places,
+an exporter is killed mid-job, places are released on failure and on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from tiny_tflite import dense_float_model
+
+from harness.config.bench import load_bench
+from harness.errors import BoardError
+from harness.farm.coordinator import FarmError
+from harness.farm.loopback import LoopbackBoard, LoopbackFarm
+from harness.run_bench import RunOptions, RunSummary, run_bench
+from harness.run_workers import JobEvent
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("ser2net") is None and not Path("/usr/sbin/ser2net").exists(),
+                       reason="needs ser2net (apt-get install ser2net; make setup does)"),
+    pytest.mark.skipif(shutil.which("labgrid-coordinator",
+                                    path=str(Path(sys.executable).parent)) is None,
+                       reason="needs labgrid (pip install 'tinyml-harness[farm]')"),
+]
+HARNESS = str(Path(sys.executable).parent / "harness")
+MODES = {"performance": {"warmups": 1, "runs": 20}, "accuracy": {"samples": 10}}
+DEFINITION = "nucleo_l4r5zi"
+
+
+@pytest.fixture(scope="module")
+def farm(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("farm")
+    for i, name in enumerate(("m0", "m1")):
+        rng = np.random.default_rng(i)
+        dense_float_model(folder / f"{name}.tflite", rng.normal(size=(4, 8)).astype("f4"),
+                          rng.normal(size=4).astype("f4"))
+    boards = [LoopbackBoard("p1", DEFINITION, "exA", folder / "m0.tflite", "realtime"),
+              LoopbackBoard("p2", DEFINITION, "exA", folder / "m0.tflite", "realtime"),
+              LoopbackBoard("p3", DEFINITION, "exB", folder / "m0.tflite", "realtime")]
+    lab = LoopbackFarm(folder / "lab", boards).start()
+    yield lab
+    lab.close()
+
+
+def _bench(farm: LoopbackFarm, folder: Path, boards: list[dict], model: str = "m0",
+           **extra) -> Path:
+    shutil.copy(farm.boards[0].model.parent / f"{model}.tflite", folder / f"{model}.tflite")
+    bench = {"name": "farm", "coordinator": farm.address,
+             "boards": [{"board": DEFINITION, "kind": "sim", "firmware": "preflashed",
+                         "pace": "realtime", **b} for b in boards],
+             "models": [{"id": model, "path": f"{model}.tflite"}], "variants": ["as-is"],
+             "modes": MODES, **extra}
+    path = folder / "bench.yaml"
+    path.write_text(yaml.safe_dump(bench, sort_keys=False))
+    return path
+
+
+def _run(bench: Path, on_job=None, **options) -> RunSummary:
+    return run_bench(load_bench(bench), RunOptions(
+        results_dir=bench.parent / "results", mlperf_dir=bench.parent,
+        cache_dir=bench.parent / "cache", place_wait_s=options.pop("wait", 60.0), **options),
+        on_job)
+
+
+def _jobs(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "jobs.jsonl").read_text().splitlines()]
+
+
+def _rows(run_dir: Path) -> list[dict]:
+    with (run_dir / "results.csv").open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _holders(farm: LoopbackFarm) -> dict[str, str | None]:
+    with farm.client() as client:
+        return {name: place.acquired for name, place in client.places().items()}
+
+
+def test_a_place_board_measures_as_the_local_board_does(farm, tmp_path):
+    bench = _bench(farm, tmp_path, [{"id": "l4", "place": "p1"}])
+    summary = _run(bench)
+    assert summary.completed == ["l4/m0/as-is"] and not summary.failed
+    assert _jobs(summary.run_dir)[-1] == {**_jobs(summary.run_dir)[-1], "status": "done",
+                                          "where": "p1"}
+    assert _holders(farm) == {"p1": None, "p2": None, "p3": None}   # released
+    # the same board on a local pty: the same figures (the model's, seed 0)
+    local = tmp_path / "local"
+    local.mkdir()
+    spec = yaml.safe_load(bench.read_text())
+    spec["boards"] = [{"id": "l4", "board": DEFINITION, "kind": "sim", "pace": "realtime"}]
+    del spec["coordinator"]
+    (local / "bench.yaml").write_text(yaml.safe_dump(spec))
+    shutil.copy(tmp_path / "m0.tflite", local / "m0.tflite")
+    ours = {r["metric"]: r for r in _rows(summary.run_dir)}
+    theirs = {r["metric"]: r for r in _rows(_run(local / "bench.yaml").run_dir)}
+    assert ours.keys() == theirs.keys()
+    assert {m: r["value"] for m, r in ours.items()} == {m: r["value"] for m, r in theirs.items()}
+    assert {r["source"] for r in ours.values()} == {"simulated"}
+
+
+def test_farm_spreads_jobs_and_queues_a_lost_places_job_again(farm, tmp_path):
+    # four bench boards of one definition over three places; exporter exB (p3) dies mid-job
+    bench = _bench(farm, tmp_path, [{"id": f"l4-{i}"} for i in range(4)])
+    killed = threading.Event()
+
+    def on_job(event: JobEvent) -> None:
+        if event.state == "started" and event.where == "p3" and not killed.is_set():
+            killed.set()
+            threading.Timer(1.0, farm.kill_exporter, ("exB",)).start()
+
+    try:
+        summary = _run(bench, on_job, farm=True)
+    finally:
+        if killed.is_set():
+            time.sleep(1.5)
+            farm.start_exporter("exB")
+    assert killed.is_set()
+    assert sorted(summary.completed) == [f"l4-{i}/m0/as-is" for i in range(4)]
+    assert not summary.failed
+    outcomes = _jobs(summary.run_dir)
+    (retry,) = [o for o in outcomes if o["status"] == "retrying"]
+    assert retry["where"] == "p3" and "place 'p3' lost mid-job" in retry["message"]
+    assert "exB" in retry["message"]
+    done = [o for o in outcomes if o["status"] == "done"]
+    assert sorted(o["job"] for o in done) == sorted(summary.completed)
+    assert {o["where"] for o in done if o["job"] == retry["job"]} <= {"p1", "p2"}
+    rows = _rows(summary.run_dir)       # every job's rows once: none lost, none twice
+    per_job = {}
+    for r in rows:
+        per_job.setdefault(r["board"], []).append(r["metric"])
+    assert len(per_job) == 4
+    assert all(sorted(m) == sorted(per_job["l4-0"]) for m in per_job.values())
+    assert all(len(m) == len(set(m)) for m in per_job.values())
+    assert _holders(farm) == {"p1": None, "p2": None, "p3": None}
+
+
+def _labgrid_client(farm: LoopbackFarm, *args: str) -> None:
+    """Another user of the farm, with labgrid's own client."""
+    subprocess.run([str(Path(sys.executable).parent / "labgrid-client"), "-x", farm.address,
+                    *args], check=True, capture_output=True, timeout=30,
+                   env={**os.environ, "LG_USERNAME": "alice", "LG_HOSTNAME": "lab-pc"})
+
+
+def test_a_place_someone_else_holds_is_waited_for_never_taken(farm, tmp_path):
+    _labgrid_client(farm, "-p", "p2", "acquire")
+    try:
+        bench = _bench(farm, tmp_path, [{"id": "l4", "place": "p2"}])
+        started = time.monotonic()
+        summary = _run(bench, wait=1.5)
+        assert 1.5 <= time.monotonic() - started < 30
+        (message,) = summary.failed.values()
+        assert "place 'p2' is held by lab-pc/alice; waited 2 s" in message
+        assert _holders(farm)["p2"] == "lab-pc/alice"     # still theirs
+    finally:
+        _labgrid_client(farm, "-p", "p2", "release")
+    assert _holders(farm)["p2"] is None
+
+
+def test_two_runs_contend_for_one_place_and_both_complete(farm, tmp_path):
+    runs = []
+    for name in ("a", "b"):
+        folder = tmp_path / name
+        folder.mkdir()
+        bench = _bench(farm, folder, [{"id": "l4", "place": "p1"}])
+        runs.append(subprocess.Popen([HARNESS, "run", str(bench), "--results-dir",
+                                      str(folder / "results"), "--mlperf-dir", str(folder),
+                                      "--place-wait", "120"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True))
+    outputs = [p.communicate(timeout=180)[0] for p in runs]
+    assert [p.returncode for p in runs] == [0, 0], outputs
+    spans = []
+    for name in ("a", "b"):
+        (run_dir,) = (tmp_path / name / "results").glob("*-farm")
+        times = sorted(r["time"] for r in _rows(run_dir))
+        spans.append((times[0], times[-1]))
+    spans.sort()
+    assert spans[0][1] < spans[1][0]        # one after the other on the one board
+    assert _holders(farm)["p1"] is None
+
+
+def test_release_on_failure_and_on_ctrl_c(farm, tmp_path):
+    # the board runs m0; a job asking for m1 fails on the model hash, and p3 goes back
+    bench = _bench(farm, tmp_path, [{"id": "l4", "place": "p3"}], model="m1")
+    summary = _run(bench)
+    (message,) = summary.failed.values()
+    assert "model hash" in message
+    assert _holders(farm)["p3"] is None
+    # Ctrl-C mid-job: the CLI releases the place on its way out
+    bench = _bench(farm, tmp_path, [{"id": "l4", "place": "p3"}])
+    proc = subprocess.Popen([HARNESS, "run", str(bench), "--results-dir",
+                             str(tmp_path / "results"), "--mlperf-dir", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    deadline = time.monotonic() + 60
+    while _holders(farm)["p3"] is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _holders(farm)["p3"] is not None, "the run never acquired p3"
+    proc.send_signal(signal.SIGINT)
+    output = proc.communicate(timeout=60)[0]
+    assert proc.returncode != 0, output
+    assert _holders(farm)["p3"] is None, output
+
+
+def test_power_switch_brings_a_hung_place_board_back(farm, tmp_path):
+    bench = _bench(farm, tmp_path, [{"id": "l4", "place": "p1"}])
+
+    def on_job(event: JobEvent) -> None:
+        if event.state == "started":   # the board wedges early in the job
+            threading.Timer(1.0, farm.sims["p1"].hang).start()
+
+    farm.switched.clear()
+    summary = _run(bench, on_job)
+    assert summary.completed == ["l4/m0/as-is"], summary.failed   # measured to the end
+    assert farm.switched[:2] == [("p1", False), ("p1", True)]      # by a power cycle
+    assert farm.sims["p1"].running
+
+
+@pytest.mark.parametrize("change, expected", [
+    ({"place": "nowhere"}, "place 'nowhere': no such place on coordinator"),
+    ({"place": "p1", "board": "nano33ble"}, "place 'p1' tagged board=nucleo_l4r5zi"),
+])
+def test_bad_places_are_named_before_anything_is_written(farm, tmp_path, change, expected):
+    bench = _bench(farm, tmp_path, [{"id": "l4", **change}])
+    with pytest.raises(FarmError, match=expected):
+        _run(bench)
+    assert not (tmp_path / "results").exists()
+
+
+def test_an_unreachable_coordinator_is_named(tmp_path, farm):
+    bench = _bench(farm, tmp_path, [{"id": "l4", "place": "p1"}])
+    with pytest.raises(BoardError, match=re.escape("coordinator 127.0.0.1:1 is unreachable")):
+        _run(bench, coordinator="127.0.0.1:1")
+    assert not (tmp_path / "results").exists()
+
+
+def test_a_place_lost_mid_run_fails_its_job_by_name_and_keeps_the_rest(farm, tmp_path):
+    bench = _bench(farm, tmp_path, [{"id": "l4", "place": "p3"}, {"id": "l4b", "place": "p1"}])
+    killed = threading.Event()
+
+    def on_job(event: JobEvent) -> None:
+        if event.state == "started" and event.where == "p3" and not killed.is_set():
+            killed.set()
+            threading.Timer(1.0, farm.kill_exporter, ("exB",)).start()
+
+    try:
+        summary = _run(bench, on_job)
+    finally:
+        if killed.is_set():
+            time.sleep(1.5)
+            farm.start_exporter("exB")
+    assert summary.completed == ["l4b/m0/as-is"]
+    (message,) = summary.failed.values()
+    assert message.startswith("place 'p3' lost: its exporter disconnected")
+    assert {r["board"] for r in _rows(summary.run_dir)} <= {"l4", "l4b"}
+    assert [o["status"] for o in _jobs(summary.run_dir) if o["job"] == "l4b/m0/as-is"] == ["done"]
