@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ from harness.results.history import (
     DEFAULT_NAME,
     History,
     TrendPoint,
+    baseline_path,
     history_exists,
     history_target,
 )
@@ -163,8 +165,11 @@ def changes_from_previous(points: list[TrendPoint]) -> list[float | None]:
 
 @click.command()
 @click.argument("run_dir", type=_run_dir)
-@click.option("--baseline", required=True, type=click.Path(path_type=Path, exists=True),
-              metavar="RUN_OR_FILE", help="A run directory or a results.csv.")
+@click.option("--baseline", required=True, metavar="RUN_OR_FILE_OR_ID",
+              help="A run directory, a results.csv, or the id of a run in the history.")
+@click.option("--history", "history_path", default=None, metavar="PATH_OR_URL",
+              help="Where --baseline RUN_ID is looked up: a SQLite file or a postgresql:// "
+                   "URL (default: $HARNESS_HISTORY, else history.sqlite beside RUN_DIR).")
 @click.option("--bench", "bench_file", type=click.Path(path_type=Path, dir_okay=False),
               default=None, help="Take thresholds from this bench file (default: the run's).")
 @click.option("--latency-pct", type=float, default=None, help="Allowed latency increase, %.")
@@ -175,10 +180,20 @@ def changes_from_previous(points: list[TrendPoint]) -> list[float | None]:
               help="Also list figures that are not gated (--json lists them always).")
 @junit_option
 @json_option
-def compare(run_dir: Path, baseline: Path, bench_file: Path | None, latency_pct: float | None,
-            energy_pct: float | None, accuracy_points: float | None, show_all: bool,
-            junit: Path | None, as_json: bool) -> None:
+def compare(run_dir: Path, baseline: str, history_path: str | None, bench_file: Path | None,
+            latency_pct: float | None, energy_pct: float | None,
+            accuracy_points: float | None, show_all: bool, junit: Path | None,
+            as_json: bool) -> None:
     """Compare RUN_DIR with a baseline; exit 4 on a regression beyond threshold and noise."""
+    with tempfile.TemporaryDirectory(prefix="harness-baseline-") as scratch:
+        _compare(run_dir, baseline_path(baseline, history_target(
+                     history_path, None, run_dir.parent / DEFAULT_NAME), Path(scratch)),
+                 bench_file, latency_pct, energy_pct, accuracy_points, show_all, junit, as_json)
+
+
+def _compare(run_dir: Path, baseline: Path, bench_file: Path | None, latency_pct: float | None,
+             energy_pct: float | None, accuracy_points: float | None, show_all: bool,
+             junit: Path | None, as_json: bool) -> None:
     from harness.report.gate import (
         bench_thresholds,
         gate,

@@ -101,7 +101,7 @@ def test_a_version_1_history_is_migrated_and_old_runs_count_as_harness(tmp_path:
         "performance", "latency_median", 650.0, "ms", time="2026-01-03")])
     history.record(mlperf)
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
         got = conn.execute("SELECT run_id, protocol FROM results ORDER BY run_id").fetchall()
     conn.close()
     assert got == [("new", "mlperf"), ("old", "harness"), ("r0", "harness")]

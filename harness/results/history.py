@@ -18,6 +18,7 @@ Which history a run uses: ``--history``, else the bench's ``history`` key, else
 
 from __future__ import annotations
 
+import csv
 import os
 import sqlite3
 import zlib
@@ -82,6 +83,24 @@ def history_target(option: str | None, bench: Bench | None, default: Path) -> Pa
     if env:
         return env if is_url(env) else Path(env)
     return default
+
+
+def baseline_path(baseline: str, history: Path | str, scratch: Path) -> Path:
+    """``--baseline``: a run folder or results.csv as it is, else a run id in ``history``,
+    whose rows are written to ``scratch/<run id>/results.csv`` for the gate to read."""
+    if Path(baseline).exists():
+        return Path(baseline)
+    if not history_exists(history):
+        raise HistoryError(f"--baseline {baseline}: no such run folder or file, and no "
+                           f"history at {history} to find a run of that id in")
+    rows = History(history).run_rows(baseline)
+    path = scratch / baseline / "results.csv"
+    path.parent.mkdir(parents=True)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=_ROW_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
 
 
 def history_exists(target: Path | str | None) -> bool:
