@@ -82,3 +82,4 @@ main.add_command(__import__("harness.cli_compress_commands", fromlist=["compress
 main.add_command(__import__("harness.cli_monitor_commands", fromlist=["monitors"]).monitors)
 main.add_command(__import__("harness.cli_submission_commands",
                             fromlist=["submission"]).submission)
+main.add_command(__import__("harness.cli_farm_commands", fromlist=["farm"]).farm)

@@ -270,3 +270,24 @@ def test_a_place_lost_mid_run_fails_its_job_by_name_and_keeps_the_rest(farm, tmp
     assert message.startswith("place 'p3' lost: its exporter disconnected")
     assert {r["board"] for r in _rows(summary.run_dir)} <= {"l4", "l4b"}
     assert [o["status"] for o in _jobs(summary.run_dir) if o["job"] == "l4b/m0/as-is"] == ["done"]
+
+
+def test_farm_command_lists_places_holders_and_where_jobs_would_run(farm, tmp_path):
+    from click.testing import CliRunner
+
+    from harness.cli import main
+
+    bench = _bench(farm, tmp_path, [{"id": "l4-a"}, {"id": "l4-b", "place": "p2"}])
+    _labgrid_client(farm, "-p", "p3", "acquire")
+    try:
+        spread = CliRunner().invoke(main, ["farm", str(bench), "--farm"])
+        placed = CliRunner().invoke(main, ["farm", str(bench)])
+    finally:
+        _labgrid_client(farm, "-p", "p3", "release")
+    assert spread.exit_code == 0, spread.output
+    lines = {line.split()[0]: line for line in spread.output.splitlines() if line.strip()}
+    assert "board=nucleo_l4r5zi" in lines["p1"] and "exA" in lines["p1"]
+    assert "lab-pc/alice" in lines["p3"] and "simplerest" in lines["p3"]
+    assert "p1, p2, p3" in lines["l4-a"] and "p1, p2, p3" in lines["l4-b"]
+    lines = {line.split()[0]: line for line in placed.output.splitlines() if line.strip()}
+    assert "local board (no place)" in lines["l4-a"] and " p2 " in lines["l4-b"] + " "
