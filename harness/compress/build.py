@@ -11,6 +11,7 @@ from harness.compress.prune import prune
 from harness.compress.qat import quantization_aware
 from harness.compress.quantize import convert_keras, quantize_float_tflite
 from harness.compress.sources import ModelSource, load_keras
+from harness.compress.structured import structured_prune
 from harness.compress.training import fit_input, train_data
 from harness.compress.variants import CALIBRATION_SAMPLES, DoesNotApply, Variant
 from harness.models.datasets import Dataset
@@ -56,6 +57,8 @@ def _train(variant: Variant, model: Any, data: Any, seed: int) -> tuple[Any, dic
         return quantization_aware(model, data, seed)
     if variant.kind == "pruned":
         return prune(model, data, p["sparsity"], seed)
+    if variant.kind == "structured":
+        return structured_prune(model, data, p["filter_fraction"], seed)
     if variant.kind == "clustered":
         return cluster(model, data, p["clusters"], seed)
     if variant.kind == "distilled":

@@ -10,6 +10,9 @@ parameters, so a bench file or a command line says everything in one word:
 ``qat-int8``           quantization-aware fine-tuning (tfmot), then int8
 ``pruned-<S>-int8``    magnitude pruning to sparsity S (0 < S < 1), fine-tuned,
                        stripped, then int8
+``structured-<P>-int8`` structured pruning: the fraction P (0 < P < 1) of each
+                       Conv2D's filters removed (lowest L1 norm), the model
+                       rebuilt narrower, fine-tuned, then int8
 ``clustered-<K>-int8`` weight clustering to K centroids (2 ≤ K ≤ 256), then int8
 ``distilled-int8``     a half-width student trained on the teacher's
                        temperature-softened outputs, then int8
@@ -28,7 +31,8 @@ from typing import Any, Literal
 
 from harness.errors import ModelError
 
-Kind = Literal["fp32", "int8", "int16x8", "qat", "pruned", "clustered", "distilled", "hybrid"]
+Kind = Literal["fp32", "int8", "int16x8", "qat", "pruned", "structured", "clustered",
+               "distilled", "hybrid"]
 AS_IS = "as-is"
 
 # Fine-tuning settings shared by every trained variant; small, because the source
@@ -45,11 +49,13 @@ HYBRID_SPARSITY = 0.5
 HYBRID_CLUSTERS = 16
 
 _PRUNED = re.compile(r"^pruned-(0?\.\d+)-int8$")
+_STRUCTURED = re.compile(r"^structured-(0?\.\d+)-int8$")
 _CLUSTERED = re.compile(r"^clustered-(\d+)-int8$")
 _FIXED: dict[str, Kind] = {"fp32": "fp32", "int8": "int8", "int16x8": "int16x8",
                            "qat-int8": "qat", "distilled-int8": "distilled",
                            "hybrid-int8": "hybrid"}
-KNOWN = ("fp32, int8, int16x8, qat-int8, pruned-<S>-int8 (0<S<1), clustered-<K>-int8 "
+KNOWN = ("fp32, int8, int16x8, qat-int8, pruned-<S>-int8 (0<S<1), structured-<P>-int8 "
+         "(0<P<1), clustered-<K>-int8 "
          "(2<=K<=256), distilled-int8, hybrid-int8")
 
 
@@ -101,6 +107,10 @@ def parse_variant(name: str) -> Variant:
         sparsity = float(match.group(1))
         if 0.0 < sparsity < 1.0:
             return Variant(name, "pruned", {"sparsity": sparsity})
+    if match := _STRUCTURED.match(name):
+        fraction = float(match.group(1))
+        if 0.0 < fraction < 1.0:
+            return Variant(name, "structured", {"filter_fraction": fraction})
     if match := _CLUSTERED.match(name):
         clusters = int(match.group(1))
         if 2 <= clusters <= 256:
