@@ -73,10 +73,11 @@ def main(ctx: click.Context, verbose: int) -> None:
 
 
 from harness.cli_commands import boards, check, run  # noqa: E402  (registers commands)
+from harness.cli_estimate_commands import calibrate, estimate  # noqa: E402
 from harness.cli_firmware_commands import build, flash  # noqa: E402
 from harness.cli_report_commands import compare, history, report  # noqa: E402
 
-for command in (run, check, boards, report, history, compare, build, flash):
+for command in (run, check, boards, report, history, compare, build, flash, estimate, calibrate):
     main.add_command(command)
 main.add_command(__import__("harness.cli_compress_commands", fromlist=["compress"]).compress)
 main.add_command(__import__("harness.cli_monitor_commands", fromlist=["monitors"]).monitors)

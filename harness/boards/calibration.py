@@ -11,18 +11,21 @@ The fit, in the board's counter units (cycles, or instructions in QEMU):
 - **MAC ops** (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, TRANSPOSE_CONV) share one
   law, ``a x MACs + b x output elements``: the inner multiply-accumulate loop, and the
   per-output work (requantisation, loop set-up, im2col spread over the channels).
-  Each op *kind* then gets its own factor on that law: the ratio of its measured
-  counts to the law's, over its ops. Kinds follow the kernel paths a library picks
-  by shape: a 1x1 convolution with stride 1 (no im2col) is ``CONV_2D/1x1``, a
-  strided one ``CONV_2D/1x1-strided``; float ops (reference kernels) get ``/float``.
-  A kind never profiled takes its parent kind's factor, else none (the shared law).
+  Each op *kind* has its own factor on that law; law and factors are fitted together
+  (alternating least squares), scaled so that the law alone gives the profiled MAC
+  ops' total. Kinds follow the kernel paths a library picks by shape: a 1x1
+  convolution with stride 1 (no im2col) is ``CONV_2D/1x1``, a strided one
+  ``CONV_2D/1x1-strided``, any other ``CONV_2D/kxk``; float ops (reference kernels)
+  get ``/float``. A kind never profiled takes its parent kind's factor (``CONV_2D``:
+  all convolutions).
 - **Other ops** are fitted per kind: pooling per input element (its windows),
   everything else per output element, each with a constant per op.
 - Between the ops (interpreter dispatch), one constant per op: what an unprofiled
   inference took beyond the profiled ops' sum.
-- An op kind no profile has, that is not a MAC op, costs the published constant
-  times ``prior_scale`` (the calibrated stack's counts over the published model's,
-  on the profiled models); estimates name such ops.
+- An op kind no profile has (nor its parent) costs the published constant times
+  ``prior_scale`` (the profiled counts over the published model's, on the profiled
+  ops): the published constants' relative costs of op kinds are all that is known
+  of it. Estimates name such ops.
 
 Leave-one-model-out: every profiled model in turn is predicted by a calibration
 fitted without it; the errors are stored and printed with the calibration.
@@ -87,13 +90,17 @@ class OpSample:
 def kind_of(op: OpSample) -> str:
     """The op's kind as costs differ: its name, the 1x1 convolution paths, float."""
     kind = op.op
-    if op.op == "CONV_2D" and len(op.kernel_shape) == 4 and op.kernel_shape[1:3] == (1, 1):
-        kind += "/1x1" if op.stride in ((), (1, 1)) else "/1x1-strided"
+    if op.op == "CONV_2D":
+        if len(op.kernel_shape) == 4 and op.kernel_shape[1:3] == (1, 1):
+            kind += "/1x1" if op.stride in ((), (1, 1)) else "/1x1-strided"
+        else:
+            kind += "/kxk"
     return kind + "/float" if op.dtype in FLOAT_DTYPES else kind
 
 
 def parent_of(kind: str) -> str | None:
-    """The kind a kind falls back to: CONV_2D/1x1 -> CONV_2D, X/float -> None."""
+    """The kind a kind falls back to: CONV_2D/1x1 -> CONV_2D, CONV_2D/kxk/float ->
+    CONV_2D/float, FULLY_CONNECTED/float -> None."""
     parts = kind.split("/")
     if len(parts) > 1 and parts[-1] != "float":
         return parts[0]
@@ -177,7 +184,7 @@ class Calibration:
 
     def op_cost(self, op: OpSample, prior: PriorCost) -> tuple[float, str | None]:
         """(counts, None) for a profiled kind; (counts, what was assumed) otherwise."""
-        return cost_of(op, self.kinds, self.mac_law, self.prior_scale, prior)
+        return cost_of(op, self.kinds, self.prior_scale, prior)
 
     def predict(self, ops: Iterable[OpSample], prior: PriorCost) -> float:
         """An unprofiled inference: every op, and what lies between them."""
@@ -216,10 +223,10 @@ class Calibration:
             raise ConfigError(where, "", f"not a calibration: {exc}") from None
 
 
-def cost_of(op: OpSample, kinds: dict[str, KindCost], mac_law: tuple[float, float],
-            prior_scale: float, prior: PriorCost) -> tuple[float, str | None]:
-    """An op's counts: its kind's cost, else its parent kind's, else (MAC ops) the shared
-    law, else the published constant times ``prior_scale``; with what was assumed."""
+def cost_of(op: OpSample, kinds: dict[str, KindCost], prior_scale: float,
+            prior: PriorCost) -> tuple[float, str | None]:
+    """An op's counts: its kind's cost, else its parent kind's, else the published
+    constant times ``prior_scale``; with what was assumed."""
     kind = kind_of(op)
     looked: str | None = kind
     while looked is not None:
@@ -227,10 +234,6 @@ def cost_of(op: OpSample, kinds: dict[str, KindCost], mac_law: tuple[float, floa
             return kinds[looked].cost(op), None if looked == kind else \
                 f"{kind} not profiled: costed as {looked}"
         looked = parent_of(looked)
-    if _base_op(kind) in MAC_OPS:
-        a, b = mac_law
-        return a * op.macs + b * op.output_elements, \
-            f"{kind} not profiled: the shared MAC law ({a:.3g}/MAC + {b:.3g}/output)"
     return prior(op) * prior_scale, \
         f"{kind} not profiled: the published constant x {prior_scale:.3g}"
 
@@ -335,8 +338,7 @@ class _Fit:
     prior_scale: float
 
     def predict(self, ops: Sequence[OpSample], prior: PriorCost) -> float:
-        costs = [cost_of(op, self.kinds, self.mac_law, self.prior_scale, prior)[0]
-                 for op in ops]
+        costs = [cost_of(op, self.kinds, self.prior_scale, prior)[0] for op in ops]
         return sum(costs) + self.between_ops * len(costs)
 
 
@@ -370,11 +372,34 @@ def _check(profiles: Sequence[ProfiledModel]) -> None:
             "leave-one-model-out fit still has two")
 
 
+def _mac_law(mac: list[OpSample], rounds: int = 100) -> tuple[float, float]:
+    """The shared law of the MAC ops, fitted with one factor per kind (alternating: the
+    law given the factors, the factors given the law), scaled so that it alone gives
+    their total."""
+    if not mac:
+        return 0.0, 0.0
+    factor = dict.fromkeys((kind_of(o) for o in mac), 1.0)
+    law = (0.0, 0.0)
+    for _ in range(rounds):
+        fitted = _nnls([[factor[kind_of(o)] * o.macs, factor[kind_of(o)] * o.output_elements]
+                        for o in mac], [o.cycles for o in mac])
+        new = (fitted[0], fitted[1])
+        for kind in factor:
+            mine = [o for o in mac if kind_of(o) == kind]
+            shared = sum(new[0] * o.macs + new[1] * o.output_elements for o in mine)
+            factor[kind] = sum(o.cycles for o in mine) / shared if shared > 0 else 1.0
+        if law != (0.0, 0.0) and all(abs(n - o) <= 1e-12 * max(abs(o), 1e-30)
+                                     for n, o in zip(new, law, strict=True)):
+            break
+        law = new
+    total = sum(law[0] * o.macs + law[1] * o.output_elements for o in mac)
+    scale = sum(o.cycles for o in mac) / total if total > 0 else 1.0
+    return law[0] * scale, law[1] * scale
+
+
 def _fit(profiles: Sequence[ProfiledModel], prior: PriorCost) -> _Fit:
     samples = [o for p in profiles for o in p.ops]
-    mac = [o for o in samples if _base_op(kind_of(o)) in MAC_OPS]
-    law = _nnls([[o.macs, o.output_elements] for o in mac], [o.cycles for o in mac])
-    mac_law = (law[0], law[1]) if len(law) == 2 else (0.0, 0.0)
+    mac_law = _mac_law([o for o in samples if _base_op(kind_of(o)) in MAC_OPS])
     kinds: dict[str, KindCost] = {}
     groups: dict[str, list[OpSample]] = {}
     for o in samples:
