@@ -62,7 +62,7 @@ _mlperf_opt = click.option(
 @click.option("--variant", "variants", multiple=True, metavar="NAME",
               help="Only this variant (repeatable).")
 @click.option("--mode", "modes", multiple=True,
-              type=click.Choice(["performance", "accuracy", "energy", "mlperf"]),
+              type=click.Choice(["performance", "accuracy", "energy", "mlperf", "profile"]),
               help="Only this measurement mode of the bench (repeatable).")
 @click.option("--dry-run", is_flag=True,
               help="Print the jobs and their expected board time (latency model x the "

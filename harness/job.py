@@ -40,7 +40,7 @@ from harness.models.datasets import Dataset, load_dataset
 from harness.models.tflite_inspect import inspect_tflite
 from harness.models.tflm_host import TflmHostModel
 from harness.partial import JobFailed, ModesFailed
-from harness.plan import Job
+from harness.plan import Job, job_board
 from harness.power.energy import MarkerWindows
 from harness.results.metadata import git_commit, harness_version, utc_now
 from harness.results.rows import (
@@ -66,12 +66,12 @@ class JobOutcome:
 def run_job(bench: Bench, job: Job, model_path: Path, store: RunStore, run_id: str,
             seed: int = 0, place: PlaceAccess | None = None) -> JobOutcome:
     """``place``: the labgrid place the job's board is in (docs/farm.md), if it is in one."""
-    board = bench.boards[job.board.id]
+    board = job_board(bench, job)       # built with the job's kernel library
     workdir = store.run_dir / "work" / job.board.id  # boards of one kind run side by side
     driver = _driver_for(bench, job, board, workdir, place=place)
     ctx = RowContext(run_id=run_id, harness_version=harness_version(),
                      git_commit=git_commit(bench.base_dir), bench=bench.spec.name,
-                     board=job.board.id, board_def=board.id, board_kind=board.kind,
+                     board=job.board_label, board_def=board.id, board_kind=board.kind,
                      source=driver.source, model=job.model.id, variant=job.variant,
                      protocol=job.board.protocol)
     host = TflmHostModel.load(model_path)
@@ -224,7 +224,7 @@ def _run_modes(bench: Bench, job: Job, session: DutSession, hello: HelloInfo,
         if modes.profile:   # per-layer profile: profiles/<job>.json and .csv (measure/profile.py)
             rows += watch.annotate(profile_job(
                 session, hello, host.path, input_data, modes.profile,
-                bench.boards[job.board.id], job.key, ctx, store), "profile")
+                job_board(bench, job), job.key, ctx, store), "profile")
         if modes.mlperf:    # MLPerf Tiny's run rules, on the whole dataset (measure/mlperf_job.py)
             assumption = _counter_meaning(hello)[1]
             rows += watch.annotate(run_mlperf_rules(

@@ -1,4 +1,5 @@
-"""Expand a bench into jobs: one per bench board x model x variant; narrow it to some."""
+"""Expand a bench into jobs: one per bench board x kernel library x model x variant; narrow
+it to some."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from harness.config.bench import MODES, Bench, BenchBoard, BenchModel, BenchSpec
+from harness.config.board import BoardSpec
 from harness.config.yaml_loader import validate
 from harness.errors import ConfigError
+from harness.kernels import board_label, with_kernels
 
 
 @dataclass(frozen=True)
@@ -15,17 +18,32 @@ class Job:
     board: BenchBoard
     model: BenchModel
     variant: str
+    kernels: str | None = None      # one of the bench board's ``kernels`` (None: none listed)
+
+    @property
+    def board_label(self) -> str:
+        """The board as rows name it: its bench id, with ``@<kernels>`` when it lists them."""
+        return board_label(self.board.id, self.kernels)
 
     @property
     def key(self) -> str:
-        return f"{self.board.id}/{self.model.id}/{self.variant}"
+        return f"{self.board_label}/{self.model.id}/{self.variant}"
 
 
 def plan_jobs(bench: Bench) -> list[Job]:
     spec = bench.spec
-    return [Job(board, model, variant)
-            for board in spec.boards for model in spec.models
-            for variant in spec.variants_for(model)]
+    return [Job(board, model, variant, kernels)
+            for board in spec.boards for kernels in _kernels_of(board)
+            for model in spec.models for variant in spec.variants_for(model)]
+
+
+def _kernels_of(board: BenchBoard) -> list[str | None]:
+    return list(board.kernels) if board.kernels else [None]
+
+
+def job_board(bench: Bench, job: Job) -> BoardSpec:
+    """The job's board definition, built with the job's kernel library."""
+    return with_kernels(bench.boards[job.board.id], job.kernels)
 
 
 @dataclass(frozen=True)

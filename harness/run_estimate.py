@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from harness.boards.latency_model import estimate
 from harness.config.bench import Bench, MlperfMode
 from harness.errors import HarnessError
+from harness.estimate import board_latency
 from harness.models.resolve import ResolvedModel
 from harness.models.tflite_inspect import inspect_tflite
-from harness.plan import Job
+from harness.plan import Job, job_board
 
 ModelKey = tuple[str, str]
 
@@ -50,8 +50,9 @@ def _estimate(bench: Bench, job: Job, model: ResolvedModel | None) -> JobEstimat
     monitored = bench.spec.monitor_for(job.board.id) is not None
     names = tuple(name for name, on in (
         ("performance", modes.performance), ("accuracy", modes.accuracy),
-        ("energy", modes.energy and monitored), ("mlperf", modes.mlperf)) if on)
-    board = bench.boards[job.board.id]
+        ("energy", modes.energy and monitored), ("mlperf", modes.mlperf),
+        ("profile", modes.profile)) if on)
+    board = job_board(bench, job)
     note = ""
     latency: float | None = None
     if model is None:
@@ -60,8 +61,7 @@ def _estimate(bench: Bench, job: Job, model: ResolvedModel | None) -> JobEstimat
         note = f"skipped: {model.skip_reason}"
     else:
         try:
-            latency = estimate(inspect_tflite(model.path), board.core, board.build.kernels,
-                               board.clock_hz).seconds
+            latency = board_latency(inspect_tflite(model.path), board).seconds
         except HarnessError as exc:
             note = str(exc)
     inferences, idle = 0, 0.0
@@ -69,6 +69,8 @@ def _estimate(bench: Bench, job: Job, model: ResolvedModel | None) -> JobEstimat
         inferences += modes.performance.warmups + modes.performance.runs
     if modes.accuracy:
         inferences += modes.accuracy.samples
+    if modes.profile:       # unprofiled reference runs, then the profiled ones
+        inferences += modes.profile.warmups + 2 * modes.profile.runs
     if modes.energy and monitored:
         inferences += modes.energy.windows * modes.energy.inferences_per_window
         idle += modes.energy.idle_s * (modes.energy.windows + 1)

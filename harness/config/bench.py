@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from harness.boards.driver import BOARD_DRIVERS
 from harness.compress.variants import AS_IS, parse_variant
-from harness.config.board import BoardSpec, find_board
+from harness.config.board import BoardSpec, Kernels, find_board
 from harness.config.faults import FaultSpec
 from harness.config.yaml_loader import read_yaml, validate
 from harness.errors import ConfigError, HarnessError, ModelError
@@ -40,6 +40,9 @@ class BenchBoard(_Strict):
         "(HELLO's model hash, or name%/profile%) and never built or flashed")
     params: dict[str, Any] = Field(default_factory=dict,
                                    description="what the board's driver takes (a plugin's)")
+    kernels: list[Kernels] | None = Field(
+        default=None, min_length=1, description="kernel libraries to measure it with, one job "
+        "each, where its build supports them (default: its board file's build.kernels)")
     place: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:+-]+$",
                               description="a labgrid place the board is in (docs/farm.md): "
                               "reserved and acquired through the coordinator, its serial port "
@@ -303,8 +306,23 @@ def _resolve_boards(path: Path, spec: BenchSpec, boards_dir: Path | None) -> dic
                               "performance mode only; measure energy with protocol harness, "
                               "or on a preflashed MLPerf energy-mode firmware")
         _check_driver_params(path, i, bench_board, board)
+        _check_kernels(path, i, bench_board, board)
         resolved[bench_board.id] = board
     return resolved
+
+
+def _check_kernels(path: Path, i: int, bench_board: BenchBoard, board: BoardSpec) -> None:
+    """``boards[i].kernels``: each once, each one the board's build can run."""
+    from harness.kernels import supported_kernels
+
+    supported = supported_kernels(board)
+    for j, kernels in enumerate(bench_board.kernels or []):
+        if kernels in (bench_board.kernels or [])[:j]:
+            raise ConfigError(str(path), f"boards[{i}].kernels[{j}]", f"{kernels!r} twice")
+        if kernels not in supported:
+            raise ConfigError(str(path), f"boards[{i}].kernels[{j}]", (
+                f"{board.id} ({board.kind}, {board.build.system} build) runs "
+                f"{' or '.join(supported)} only, not {kernels}"))
 
 
 def _check_driver_params(path: Path, i: int, bench_board: BenchBoard, board: BoardSpec) -> None:

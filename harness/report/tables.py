@@ -10,8 +10,9 @@ import csv
 import io
 from dataclasses import dataclass, field
 
+from harness.kernels import split_board_label
 from harness.report.summary import SummaryLine, sources_of
-from harness.report.system import framework, system_info
+from harness.report.system import KERNEL_LIBRARIES, framework, system_info
 
 
 @dataclass(frozen=True)
@@ -155,12 +156,19 @@ def mlperf_tables(lines: list[SummaryLine]) -> list[Table]:
                 "benchmark": Cell(model), "board": Cell(f"{system.name} ({s.board})"),
                 "protocol": Cell(s.protocol), "processor": Cell(system.processor),
                 "framework": Cell(framework(s.board_kind)),
-                "libraries": Cell(system.libraries), "variant": Cell(s.variant),
+                "libraries": Cell(_libraries(s.board, system.libraries)),
+                "variant": Cell(s.variant),
                 **_accuracy(s), "latency_ms": _num(s.value("latency_median")),
                 **_energy(s), **_rules(s), "source": Cell(s.source)})
         table.source = sources_of(mine)
         tables.append(table)
     return tables
+
+
+def _libraries(board: str, from_board_file: str) -> str:
+    """A job run with a listed kernel library (``<board>@<kernels>``) names that one."""
+    kernels = split_board_label(board)[1]
+    return from_board_file if kernels is None else KERNEL_LIBRARIES.get(kernels, kernels)
 
 
 def markdown_table(table: Table) -> list[str]:
