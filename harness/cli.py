@@ -80,6 +80,7 @@ from harness.cli_report_commands import compare, history, report  # noqa: E402
 for command in (run, check, boards, report, history, compare, build, flash, estimate, calibrate):
     main.add_command(command)
 main.add_command(__import__("harness.cli_compress_commands", fromlist=["compress"]).compress)
+main.add_command(__import__("harness.cli_study_commands", fromlist=["study"]).study)
 main.add_command(__import__("harness.cli_monitor_commands", fromlist=["monitors"]).monitors)
 main.add_command(__import__("harness.cli_submission_commands",
                             fromlist=["submission"]).submission)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from harness.report.cards import Card, cards_table, load_cards
 from harness.report.gate import load_gate
@@ -11,6 +12,9 @@ from harness.report.savings import Saving, savings_table, variant_savings
 from harness.report.summary import SummaryLine, summarise
 from harness.report.tables import Table, mlperf_tables, summary_table
 from harness.results.store import RunStore
+
+if TYPE_CHECKING:
+    from harness.report.study_section import StudySection
 
 SOURCE_NOTE = ("Every figure carries its source: **measured** (real board and instrument), "
                "**emulated** (QEMU: instruction counts, not silicon), **simulated** (latency and "
@@ -43,6 +47,7 @@ class ReportContent:
     notes: list[Caveat]
     skipped: list[tuple[str, str]]
     glance: Glance
+    study: StudySection | None = None   # harness study: the run folder's study.json
 
     def caveat_refs(self, lines: list[SummaryLine]) -> str:
         """"Caveats 1, 3 apply (Notes)." for the caveats of these lines, or ""."""
@@ -66,7 +71,14 @@ def gather(store: RunStore) -> ReportContent:
         cards_table=cards_table(cards) if cards else None,
         notes=_caveats(lines),
         skipped=[(j, e["message"]) for j, e in outcomes.items() if e["status"] == "skipped"],
-        glance=glance(lines, outcomes, load_gate(store.run_dir)))
+        glance=glance(lines, outcomes, load_gate(store.run_dir)),
+        study=_study(store))
+
+
+def _study(store: RunStore) -> StudySection | None:
+    from harness.report.study_section import study_section  # scipy: only for a study run
+
+    return study_section(store.run_dir)
 
 
 def _caveats(lines: list[SummaryLine]) -> list[Caveat]:
