@@ -22,7 +22,7 @@ err = Console(stderr=True, soft_wrap=True)
 @click.argument("model", metavar="MODEL")
 @click.option("--variants", required=True, metavar="LIST",
               help="Comma-separated: fp32, int8, int16x8, qat-int8, pruned-<S>-int8, "
-                   "clustered-<K>-int8, distilled-int8, hybrid-int8.")
+                   "structured-<P>-int8, clustered-<K>-int8, distilled-int8, hybrid-int8.")
 @click.option("--dataset", default="generated", show_default=True,
               help="Calibration, fine-tuning and scoring data: digits, npz:<path>, "
                    "mlperf:<dir>[#encoding], generated.")
