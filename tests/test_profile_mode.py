@@ -4,7 +4,6 @@ overhead row, the split of the latency model; bench validation of the mode."""
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 import pytest
@@ -56,7 +55,11 @@ def test_a_profiled_job_leaves_its_per_op_table_and_overhead(tmp_path: Path) -> 
     overhead = rows["profile_overhead"]
     assert abs(float(overhead["value"])) < 1.0 and "no profiling overhead is modelled" in \
         overhead["notes"]
-    assert json.loads((run_dir / "results.json").read_text())  # the report was written too
+    report = (run_dir / "report.md").read_text()
+    assert "## Per-layer profiles" in report and "l4r5zi/cnn/as-is: " in report
+    assert "the 2 costliest of 2 ops (simulated)" in report
+    html = (run_dir / "report.html").read_text()
+    assert 'id="profiles"' in html and "Costliest ops per job" in html
 
 
 def test_profile_alone_is_a_bench_and_mlperf_protocol_cannot_profile(tmp_path: Path) -> None:

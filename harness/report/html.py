@@ -19,6 +19,7 @@ from harness.report.content import SOURCE_NOTE, ReportContent
 from harness.report.figures import ReportFigure
 from harness.report.glance import recoveries_text, regression_text
 from harness.report.latency_figure import latency_figure
+from harness.report.profile_section import profile_figure, profile_section
 from harness.report.savings_figure import savings_figure
 from harness.report.summary import SummaryLine
 from harness.report.tables import MLPERF_RULES_NOTE, Column, Table
@@ -94,6 +95,7 @@ def render_html(content: ReportContent, history: History | None = None) -> str:
     groups: dict[str, list[ReportFigure]] = {line.board: [] for line, _ in traces}
     for line, figure in traces[1:]:
         groups.setdefault(line.board, []).append(figure)
+    profiles = profile_section(run_dir)
     trend = None
     if history is not None and history.path.is_file():
         trend = _drawn(problems, "trend", trend_figure, history, content.meta["bench"])
@@ -106,6 +108,9 @@ def render_html(content: ReportContent, history: History | None = None) -> str:
         trace_groups=[TraceGroup(board, figures) for board, figures in groups.items()
                       if figures],
         savings_figure=_drawn(problems, "savings figure", savings_figure, content.savings),
+        profiles=profiles,
+        profile_chart=_drawn(problems, "profile chart", profile_figure, profiles)
+        if profiles else None,
         trend=trend, problems=problems)
 
 

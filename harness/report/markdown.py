@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from harness.report.content import SOURCE_NOTE, ReportContent
 from harness.report.glance import Glance, Pick, regression_text
+from harness.report.profile_section import profile_section
 from harness.report.tables import MLPERF_RULES_NOTE, markdown_table
 
 
@@ -23,6 +24,13 @@ def render_markdown(content: ReportContent) -> str:
     lines += ["", "## MLPerf Tiny style, per benchmark", "", MLPERF_RULES_NOTE]
     for table in content.mlperf:
         lines += ["", f"### {table.title} ({table.source})", "", *markdown_table(table)]
+    profiles = profile_section(content.store.run_dir)
+    if profiles is not None:
+        lines += ["", "## Per-layer profiles", "", "What timing every op cost:", ""]
+        lines += [f"- {text}" for text in profiles.overheads]
+        for table in profiles.tables:
+            lines += ["", f"### {table.title} ({table.source})", "", *markdown_table(table)]
+        lines += ["", "Every op: `profiles/<job>.csv`."]
     for extra in (content.savings_table, content.cards_table):
         if extra is not None:
             lines += ["", f"## {extra.title} ({extra.source})", "", *markdown_table(extra)]
