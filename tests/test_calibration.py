@@ -33,7 +33,7 @@ from harness.measure.profile import FORMAT_VERSION
 from harness.models.tflite_inspect import inspect_tflite
 
 PRIOR = published_cost("cortex-m4f", "cmsis-nn")
-LAW = (1.7, 45.0)                                   # per MAC, per output element
+LAW = (1.7, 9.0, 45.0)                              # per MAC, per tap, per output element
 FACTOR = {"CONV_2D/kxk": 1.3, "CONV_2D/1x1": 0.8, "DEPTHWISE_CONV_2D": 1.1,
           "FULLY_CONNECTED": 1.0}
 PER_ELEMENT = {"ADD": 80.0, "SOFTMAX": 30.0, "AVERAGE_POOL_2D": 6.5}
@@ -48,7 +48,7 @@ def _op(op: str, macs: int, outputs: int, inputs: int = 0, kernel: tuple[int, ..
 def _true_cost(o: OpSample) -> float:
     kind = kind_of(o)
     if kind in FACTOR:
-        return FACTOR[kind] * (LAW[0] * o.macs + LAW[1] * o.output_elements)
+        return FACTOR[kind] * (LAW[0] * o.macs + LAW[1] * o.taps + LAW[2] * o.output_elements)
     per = PER_ELEMENT[o.op]
     return per * (o.input_elements if o.op == "AVERAGE_POOL_2D" else o.output_elements) + 200
 
@@ -102,7 +102,8 @@ def test_the_fit_recovers_the_costs_that_made_the_counts() -> None:
     for kind in ("CONV_2D/kxk", "CONV_2D/1x1", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
         cost = cal.kinds[kind]
         law_factor = cost.per_mac / LAW[0]
-        assert cost.per_output / LAW[1] == pytest.approx(law_factor)
+        assert cost.per_tap / LAW[1] == pytest.approx(law_factor)
+        assert cost.per_output / LAW[2] == pytest.approx(law_factor)
         # every MAC kind keeps its ratio to the others, whatever scale the shared law took
         assert law_factor / (cal.kinds["FULLY_CONNECTED"].per_mac / LAW[0]) == \
             pytest.approx(FACTOR[kind] / FACTOR["FULLY_CONNECTED"], rel=1e-6)

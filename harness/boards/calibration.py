@@ -9,8 +9,10 @@ which are the latency model's own output).
 The fit, in the board's counter units (cycles, or instructions in QEMU):
 
 - **MAC ops** (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, TRANSPOSE_CONV) share one
-  law, ``a x MACs + b x output elements``: the inner multiply-accumulate loop, and the
-  per-output work (requantisation, loop set-up, im2col spread over the channels).
+  law, ``a x MACs + c x taps + b x output elements``: the multiply-accumulate loop;
+  its entries (``taps``, MACs per input channel: one per output and filter position,
+  where kernels pay loop set-up, bounds checks or im2col); and the per-output work
+  (requantisation).
   Each op *kind* has its own factor on that law; law and factors are fitted together
   (alternating least squares), scaled so that the law alone gives the profiled MAC
   ops' total. Kinds follow the kernel paths a library picks by shape: a 1x1
@@ -81,6 +83,16 @@ class OpSample:
     stride: tuple[int, ...]
     cycles: float
 
+    @property
+    def taps(self) -> float:
+        """MACs per input channel of a group: how often the innermost MAC loop is entered."""
+        k = self.kernel_shape
+        if self.op in ("CONV_2D", "TRANSPOSE_CONV") and len(k) == 4 and k[3]:
+            return self.macs / k[3]
+        if self.op == "FULLY_CONNECTED" and k and k[-1]:
+            return self.macs / k[-1]
+        return float(self.macs) if self.op == "DEPTHWISE_CONV_2D" else 0.0
+
     @classmethod
     def of(cls, op: OpInfo, cycles: float = 0.0) -> OpSample:
         return cls(op.name, op.dtype, op.macs, op.output_elements, op.input_elements,
@@ -120,16 +132,19 @@ PriorCost = Callable[["OpSample"], float]
 
 @dataclass(frozen=True)
 class KindCost:
-    """An op kind's cost: per_mac x MACs + per_output x outputs + per_input x inputs + per_op."""
+    """An op kind's cost: per_mac x MACs + per_tap x taps + per_output x outputs + per_input x
+    inputs + per_op."""
 
     per_mac: float = 0.0
+    per_tap: float = 0.0
     per_output: float = 0.0
     per_input: float = 0.0
     per_op: float = 0.0
     ops: int = 0                    # profiled ops it was fitted to
 
     def cost(self, op: OpSample) -> float:
-        return (self.per_mac * op.macs + self.per_output * op.output_elements
+        return (self.per_mac * op.macs + self.per_tap * op.taps
+                + self.per_output * op.output_elements
                 + self.per_input * op.input_elements + self.per_op)
 
 
@@ -158,7 +173,7 @@ class Calibration:
     counter: str
     unit: str
     source: str                     # measured | emulated
-    mac_law: tuple[float, float]    # (a per MAC, b per output element) of MAC ops
+    mac_law: tuple[float, float, float]  # per MAC, per tap, per output element of MAC ops
     kinds: dict[str, KindCost]
     between_ops: float              # per op, outside the ops' own counts
     prior_scale: float              # these counts / the published latency model's
@@ -208,7 +223,8 @@ class Calibration:
                 board=str(data["board"]), kernels=str(data["kernels"]), core=str(data["core"]),
                 counter=str(data["counter"]), unit=str(data["unit"]),
                 source=str(data["source"]),
-                mac_law=(float(data["mac_law"][0]), float(data["mac_law"][1])),
+                mac_law=(float(data["mac_law"][0]), float(data["mac_law"][1]),
+                         float(data["mac_law"][2])),
                 kinds={str(k): KindCost(**v) for k, v in data["kinds"].items()},
                 between_ops=float(data["between_ops"]),
                 prior_scale=float(data["prior_scale"]),
@@ -332,7 +348,7 @@ def fit_calibration(profiles: Sequence[ProfiledModel], prior: PriorCost,
 
 @dataclass(frozen=True)
 class _Fit:
-    mac_law: tuple[float, float]
+    mac_law: tuple[float, float, float]
     kinds: dict[str, KindCost]
     between_ops: float
     prior_scale: float
@@ -372,29 +388,32 @@ def _check(profiles: Sequence[ProfiledModel]) -> None:
             "leave-one-model-out fit still has two")
 
 
-def _mac_law(mac: list[OpSample], rounds: int = 100) -> tuple[float, float]:
+def _law(law: tuple[float, float, float], op: OpSample) -> float:
+    return law[0] * op.macs + law[1] * op.taps + law[2] * op.output_elements
+
+
+def _mac_law(mac: list[OpSample], rounds: int = 100) -> tuple[float, float, float]:
     """The shared law of the MAC ops, fitted with one factor per kind (alternating: the
     law given the factors, the factors given the law), scaled so that it alone gives
     their total."""
     if not mac:
-        return 0.0, 0.0
+        return 0.0, 0.0, 0.0
     factor = dict.fromkeys((kind_of(o) for o in mac), 1.0)
-    law = (0.0, 0.0)
+    law = (0.0, 0.0, 0.0)
     for _ in range(rounds):
-        fitted = _nnls([[factor[kind_of(o)] * o.macs, factor[kind_of(o)] * o.output_elements]
+        fitted = _nnls([[factor[kind_of(o)] * x for x in (o.macs, o.taps, o.output_elements)]
                         for o in mac], [o.cycles for o in mac])
-        new = (fitted[0], fitted[1])
+        new = (fitted[0], fitted[1], fitted[2])
         for kind in factor:
             mine = [o for o in mac if kind_of(o) == kind]
-            shared = sum(new[0] * o.macs + new[1] * o.output_elements for o in mine)
+            shared = sum(_law(new, o) for o in mine)
             factor[kind] = sum(o.cycles for o in mine) / shared if shared > 0 else 1.0
-        if law != (0.0, 0.0) and all(abs(n - o) <= 1e-12 * max(abs(o), 1e-30)
-                                     for n, o in zip(new, law, strict=True)):
+        if all(abs(n - o) <= 1e-12 * max(abs(o), 1e-30) for n, o in zip(new, law, strict=True)):
             break
         law = new
-    total = sum(law[0] * o.macs + law[1] * o.output_elements for o in mac)
+    total = sum(_law(law, o) for o in mac)
     scale = sum(o.cycles for o in mac) / total if total > 0 else 1.0
-    return law[0] * scale, law[1] * scale
+    return law[0] * scale, law[1] * scale, law[2] * scale
 
 
 def _fit(profiles: Sequence[ProfiledModel], prior: PriorCost) -> _Fit:
@@ -409,9 +428,10 @@ def _fit(profiles: Sequence[ProfiledModel], prior: PriorCost) -> _Fit:
             kind = parent_of(kind)
     for kind, ops in groups.items():
         if _base_op(kind) in MAC_OPS:
-            shared = sum(mac_law[0] * o.macs + mac_law[1] * o.output_elements for o in ops)
+            shared = sum(_law(mac_law, o) for o in ops)
             ratio = sum(o.cycles for o in ops) / shared if shared > 0 else 1.0
-            kinds[kind] = KindCost(per_mac=mac_law[0] * ratio, per_output=mac_law[1] * ratio,
+            kinds[kind] = KindCost(per_mac=mac_law[0] * ratio, per_tap=mac_law[1] * ratio,
+                                   per_output=mac_law[2] * ratio,
                                    ops=len(ops))
         else:
             kinds[kind] = _element_cost(kind, ops)
