@@ -295,7 +295,7 @@ def test_without_a_reset_line_a_hang_fails_naming_the_board(ic01: Path) -> None:
     device = build_mlperf_device(BOARD, ic01, quirks=DutQuirks(silent_after_db_lines=3))
     with session_on(device, recovery=Recovery("lab-l4"), timeout=0.3) as session, \
             pytest.raises(BoardError, match="board lab-l4 stopped answering during "
-                                            r"`upload of 3072 bytes \(db load 3072%\)` and "
+                                            r"upload of 3072 bytes \(db load 3072%\) and "
                                             "its driver cannot reset it"):
         session.upload(image())
 

@@ -145,7 +145,7 @@ def test_misbehaving_preflashed_duts_fail_clearly_and_the_others_complete(
     assert "board other-model: `profile%` reports model 'kws01'" in failed["other-model"]
     assert "'ic01'" in failed["other-model"]
     assert "board refuses: `infer 1 1%` was refused: e-[infer failed]" in failed["refuses"]
-    assert "board hangs stopped answering during `upload of 3072 bytes" in failed["hangs"]
+    assert "board hangs stopped answering during upload of 3072 bytes" in failed["hangs"]
     assert "cannot reset it" in failed["hangs"]
     assert "no m-ready after `db " in failed["hangs"]
     assert "board noise" in failed["noise"] and "`infer 1 1%`" in failed["noise"]

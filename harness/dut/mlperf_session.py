@@ -24,7 +24,6 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -32,7 +31,7 @@ import numpy as np
 import serial
 
 from harness.dut.mlperf_codec import MlperfCodec, Results
-from harness.dut.recovery import Recovery
+from harness.dut.recovery import Problem, RecoveringSession, Recovery
 from harness.dut.session import UploadStats
 from harness.dut.text_lines import LineReader
 from harness.dut.transport import CountingLink, LinkStats
@@ -96,7 +95,7 @@ class MlperfResult:
         return self.results.output
 
 
-class MlperfSession:
+class MlperfSession(RecoveringSession):
     """Talks MLPerf Tiny's text protocol over an open pyserial port. No I/O until ``open()``."""
 
     timer_hz = TIMER_HZ
@@ -461,72 +460,46 @@ class MlperfSession:
             return "; it sent nothing"
         return "; " + ", and ".join(parts)
 
-    # --- internals: recovery --------------------------------------------------
+    # --- recovery hooks (recovery.RecoveringSession runs the loop) -----------
 
-    def _recovering(self, what: str, op: Callable[[], R], needs_input: bool = True) -> R:
-        """Run ``op``; on a reset, hang or lost link, recover and run it again (bounded)."""
-        failures: list[str] = []
-        while True:
-            try:
-                if needs_input:
-                    self._restore_input()
-                return op()
-            except (BoardRebooted, ReplyTimeout, LinkLost, InputLost) as exc:
-                problem: Exception = exc
-            attempts = self.recovery.attempts if self.recovery else 0
-            if len(failures) >= attempts:
-                if not failures:
-                    raise problem
-                raise BoardError(f"board {self.board}: `{what}` failed after {len(failures)} "
-                                 f"recoveries ({'; '.join(failures)}); last: {problem}") \
-                    from problem
-            failures.append(self._recover(what, problem))
+    @property
+    def board_name(self) -> str:
+        return self.board
 
-    def _recover(self, what: str, problem: Exception) -> str:
-        assert self.recovery is not None
-        log.warning("board %s: %s: %s; recovering", self.board, what, problem)
-        if isinstance(problem, LinkLost):
-            self.stats.relinks += 1
-            self._relink()
-            return f"link lost, found again on {self.url}"
-        if isinstance(problem, ReplyTimeout):
-            if self.recovery.reset is None:
-                raise BoardError(f"board {self.board} stopped answering during `{what}` and "
-                                 f"its driver cannot reset it: {problem}") from problem
-            self.stats.hang_resets += 1
-            try:
-                self.recovery.reset()
-            except BoardError as exc:
-                raise BoardError(f"board {self.board} stopped answering during `{what}` "
-                                 f"({problem}); resetting it failed: {exc}") from exc
-            self._io.reset()
-            self._answered = False
-            self.wait_ready(self.recovery.ready_timeout_s)
-            self._input_boot = -1
-            return "no reply: reset by its driver"
-        self.stats.reboots += 1
-        self._input_boot = -1
+    def _problem(self, exc: Exception, needs_input: bool) -> Problem | None:
+        if isinstance(exc, LinkLost):
+            return "lost link"
+        if isinstance(exc, ReplyTimeout):
+            return "silent"
+        if isinstance(exc, (BoardRebooted, InputLost)):
+            return "lost state"
+        return None
+
+    def _after_reboot(self, problem: Exception) -> None:
         # a rebooted DUT may yet answer the interrupted command (it reached it after the
         # boot): that reply must not be read as the next command's
         try:
             self._resync(problem, self._last_wait)
         except BoardRebooted:
             self.stats.reboots += 1
-        return "the board reset itself (boot banner mid-command)" if isinstance(
-            problem, BoardRebooted) else "the board lost its input (Input db has …)"
 
-    def _relink(self) -> None:
+    def _await_boot(self) -> None:
         assert self.recovery is not None
-        if self.recovery.relink is None:
-            raise BoardError(f"board {self.board}: its link {self.url} was lost and its "
-                             "driver cannot find it again")
+        self._io.reset()
+        self._answered = False
+        self.wait_ready(self.recovery.ready_timeout_s)
+
+    def _reopen(self, port: serial.SerialBase) -> None:
+        assert self.recovery is not None
         try:
             self.close()
         except (serial.SerialException, OSError):
             self._link = self._reader = None
-        self._port = self.recovery.relink(self.recovery.relink_timeout_s)
+        self._port = port
         self.open()
         self.wait_ready(self.recovery.ready_timeout_s)
+
+    def _check_same_board(self) -> None:
         before = self.identity
         self.identity = None
         found = self.identify()
@@ -534,14 +507,6 @@ class MlperfSession:
             raise BoardError(f"board {self.board}: the board found again on {self.url} is "
                              f"{found.name} with model {found.model}, not the one the run "
                              "started with")
-        self._input_boot = -1
-
-    def _restore_input(self) -> None:
-        if self._input is not None and self.stats.readies != self._input_boot:
-            log.info("board %s reset since its input was uploaded; uploading it again",
-                     self.board)
-            self._upload(self._input)
-            self._input_boot = self.stats.readies
 
 
 def _token(line: str) -> str | None:

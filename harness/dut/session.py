@@ -14,7 +14,6 @@ import functools
 import logging
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -45,7 +44,7 @@ from harness.dut.messages import (
     per_run_cap,
     type_name,
 )
-from harness.dut.recovery import Recovery
+from harness.dut.recovery import Problem, RecoveringSession, Recovery
 from harness.dut.transport import CountingLink, FrameChannel, LinkStats
 from harness.dut.waits import InferWaits
 from harness.errors import (
@@ -62,8 +61,6 @@ log = logging.getLogger(__name__)
 R = TypeVar("R")
 #: the smallest chunk a noisy line shrinks upload chunks to
 MIN_CHUNK = 64
-#: how often a port that vanishes again while the board boots is looked for
-RELINK_TRIES = 3
 
 __all__ = ["DutSession", "OpProfile", "ReplyTimeout", "UploadStats"]
 
@@ -96,7 +93,7 @@ class OpProfile:
         return tuple(c / self.runs for c in self.op_cycles)
 
 
-class DutSession:
+class DutSession(RecoveringSession):
     """Talks to one device over an open pyserial port. No I/O until ``open()``."""
 
     def __init__(self, link: serial.SerialBase, timeout: float = 2.0, retries: int = 2,
@@ -240,7 +237,7 @@ class DutSession:
             raise ValueError(f"runs must be 1…65535, got {runs}")
         info = self._hello_info()
         if not info.capabilities & Capability.PROFILE:
-            raise BoardError(f"board {self._board_name} ({info.board_id}) cannot profile: its "
+            raise BoardError(f"board {self.board_name} ({info.board_id}) cannot profile: its "
                              "firmware does not announce PROFILE in HELLO_INFO (capability "
                              "bit 3); rebuild it from this harness's firmware")
         return self._recovering(f"PROFILE of {runs} runs",
@@ -421,107 +418,46 @@ class DutSession:
         rate = self.bytes_per_s or (self._port.baudrate or 115200) / 10
         return (nbytes + reply) / rate
 
-    # --- internals: recovery --------------------------------------------------
+    # --- recovery hooks (recovery.RecoveringSession runs the loop) -----------
 
-    def _recovering(self, what: str, op: Callable[[], R], needs_input: bool = True) -> R:
-        """Run ``op``; on a reset, hang or lost link, recover and run it again (bounded)."""
-        failures: list[str] = []
-        problem: ProtocolError
-        while True:
-            try:
-                if needs_input:
-                    self._restore_input()
-                return op()
-            except (BoardRebooted, ReplyTimeout, LinkLost) as exc:
-                problem = exc
-            except DeviceError as exc:
-                if exc.code != ErrorCode.BAD_STATE or (needs_input and self._input is None):
-                    raise
-                problem = exc   # state lost in a reset whose READY never reached us
-            attempts = self.recovery.attempts if self.recovery else 0
-            if len(failures) >= attempts:
-                if not failures:
-                    raise problem
-                raise BoardError(f"board {self._board_name}: {what} failed after "
-                                 f"{len(failures)} recoveries ({'; '.join(failures)}); last: "
-                                 f"{problem}") from problem
-            failures.append(self._recover(what, problem))
+    @property
+    def board_name(self) -> str:
+        return self.recovery.board if self.recovery else self.url
 
-    def _recover(self, what: str, problem: Exception) -> str:
-        assert self.recovery is not None
-        log.warning("board %s: %s: %s; recovering", self._board_name, what, problem)
-        if isinstance(problem, LinkLost):
-            self.stats.relinks += 1
-            self._relink()
-            return f"link lost, found again on {self.url}"
-        if isinstance(problem, ReplyTimeout):
-            if self.recovery.reset is None:
-                raise BoardError(f"board {self._board_name} stopped answering during {what} "
-                                 f"and its driver cannot reset it: {problem}") from problem
-            self.stats.hang_resets += 1
-            try:
-                self.recovery.reset()
-            except BoardError as exc:
-                raise BoardError(f"board {self._board_name} stopped answering during {what} "
-                                 f"({problem}); resetting it failed: {exc}") from exc
-            self._await_boot()
-            return "no reply: reset by its driver"
-        self.stats.reboots += 1
-        self._input_boot = -1 if isinstance(problem, DeviceError) else self._input_boot
-        return "the board reset itself (READY mid-command)" if isinstance(
-            problem, BoardRebooted) else "the board lost its input (BAD_STATE)"
+    def _problem(self, exc: Exception, needs_input: bool) -> Problem | None:
+        if isinstance(exc, LinkLost):
+            return "lost link"
+        if isinstance(exc, ReplyTimeout):
+            return "silent"
+        if isinstance(exc, BoardRebooted):
+            return "lost state"
+        if isinstance(exc, DeviceError) and exc.code == ErrorCode.BAD_STATE and \
+                not (needs_input and self._input is None):
+            return "lost state"     # a reset whose READY never reached us
+        return None
 
     def _await_boot(self) -> None:
-        """After a reset: READY, or the port vanishing (re-enumeration) and coming back."""
         assert self.recovery is not None
-        try:
-            if not self.wait_ready(self.recovery.ready_timeout_s):
-                self.resync()
-        except LinkLost:
-            self.stats.relinks += 1
-            self._relink()
+        if not self.wait_ready(self.recovery.ready_timeout_s):
+            self.resync()
 
-    def _relink(self) -> None:
-        """Close the lost port, find the board again, reopen, check it is the same board."""
-        assert self.recovery is not None
-        if self.recovery.relink is None:
-            raise BoardError(f"board {self._board_name}: its link {self.url} was lost and its "
-                             "driver cannot find it again")
-        for attempt in range(1, RELINK_TRIES + 1):
-            try:
-                self.close()
-            except (serial.SerialException, OSError):
-                self._channel = None
-            self._port = self.recovery.relink(self.recovery.relink_timeout_s)
-            self.open()
-            try:
-                if not self.wait_ready(self.recovery.ready_timeout_s):
-                    self.resync()
-                break
-            except LinkLost as exc:     # it vanished again while booting
-                if attempt == RELINK_TRIES:
-                    raise BoardError(f"board {self._board_name}: its port kept vanishing "
-                                     f"({RELINK_TRIES} times in a row): {exc}") from exc
-                self.stats.relinks += 1
+    def _reopen(self, port: serial.SerialBase) -> None:
+        try:
+            self.close()
+        except (serial.SerialException, OSError):
+            self._channel = None
+        self._port = port
+        self.open()
+        self._await_boot()
+
+    def _check_same_board(self) -> None:
         before = self.info
         self.info = self._command(Hello(), HelloInfo)
         if before is not None and (before.model_hash, before.board_id) != \
                 (self.info.model_hash, self.info.board_id):
-            raise BoardError(f"board {self._board_name}: the board found again on {self.url} "
+            raise BoardError(f"board {self.board_name}: the board found again on {self.url} "
                              f"is {self.info.board_id} with model {self.info.model_hash.hex()[:16]}"
                              f"…, not the one the run started with")
-        self._input_boot = -1
-
-    def _restore_input(self) -> None:
-        if self._input is not None and self.stats.readies != self._input_boot:
-            log.info("board %s reset since its input was uploaded; uploading it again",
-                     self._board_name)
-            self._upload(self._input)
-            self._input_boot = self.stats.readies
-
-    @property
-    def _board_name(self) -> str:
-        return self.recovery.board if self.recovery else self.url
 
     def _device_error(self, frame: Frame) -> DeviceError:
         err = ErrorReply.unpack(frame.body)
