@@ -178,7 +178,7 @@ class Calibration:
     between_ops: float              # per op, outside the ops' own counts
     prior_scale: float              # these counts / the published latency model's
     models: tuple[ModelFold, ...]
-    profiles: tuple[str, ...]       # the profile files it was fitted to
+    profiles: tuple[str, ...]       # the profiles it was fitted to: <run id>/profiles/<job>.json
     created: str = ""
     harness_version: str = ""
     path: Path | None = field(default=None, compare=False)
@@ -342,7 +342,8 @@ def fit_calibration(profiles: Sequence[ProfiledModel], prior: PriorCost,
         board=first.board, kernels=first.kernels, core=first.core, counter=first.counter,
         unit=first.unit, source=first.source, mac_law=whole.mac_law, kinds=whole.kinds,
         between_ops=whole.between_ops, prior_scale=whole.prior_scale, models=tuple(folds),
-        profiles=tuple(p.path for p in profiles), created=created,
+        # <run>/profiles/<job>.json: the run folder's name is its run id
+        profiles=tuple("/".join(Path(p.path).parts[-3:]) for p in profiles), created=created,
         harness_version=harness_version)
 
 

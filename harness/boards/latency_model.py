@@ -7,7 +7,9 @@ NUCLEO-L4R5ZI); every other core/kernel pair is that stack times one scale facto
 ops run on TFLM's reference kernels whatever the library (CMSIS-NN and ESP-NN are integer
 only). docs/boards.md mirrors these tables, with the source of each figure.
 
-The simulated board reports these cycles; ``harness run --dry-run`` predicts with them.
+The simulated board reports these cycles; ``harness estimate`` and ``harness run --dry-run``
+predict with them. A board with a calibration (``boards/calibrations/``, fitted by ``harness
+calibrate`` from its own per-layer profiles; calibration.py) is costed with that instead.
 """
 
 from __future__ import annotations
