@@ -88,3 +88,12 @@ def test_kernels_the_core_has_no_constants_for_are_refused(tmp_path: Path) -> No
                                        "--kernels", "esp-nn"])
     assert result.exit_code == 1
     assert "no latency profile for core 'cortex-m4f' with kernels 'esp-nn'" in result.output
+
+
+def test_the_qemu_board_is_estimated_with_its_committed_calibration(tmp_path: Path) -> None:
+    model = small_int8_cnn(tmp_path / "cnn.tflite")
+    got = _estimate(str(model), "--board", "qemu_mps2_an386")
+    assert "boards/calibrations/qemu_mps2_an386.cmsis-nn.json" in got["latency"]["source"]
+    reference = _estimate(str(model), "--board", "qemu_mps2_an386", "--kernels", "reference")
+    assert "qemu_mps2_an386.reference.json" in reference["latency"]["source"]
+    assert reference["count"]["value"] > got["count"]["value"]

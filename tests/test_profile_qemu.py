@@ -8,12 +8,21 @@ libstdc++; skipped otherwise.
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
+import pytest
 import yaml
 from click.testing import CliRunner
 
+import harness.boards.qemu_driver as qemu_driver
+from harness.boards.calibration import find_calibration
 from harness.cli import main
+from harness.config.board import find_board
+from harness.dut.session import DutSession
+from harness.dut.transport import open_link
+from harness.estimate import board_latency
+from harness.firmware.qemu_tflm import build_qemu_tflm_image
 from harness.measure.profile import read_profiles
 from harness.models.tflite_inspect import inspect_tflite
 from tests.skips import TFLM_IN_QEMU
@@ -52,3 +61,34 @@ def test_kws_is_profiled_op_by_op_in_qemu(tmp_path: Path, mlperf_dir: Path) -> N
         rows = {r["metric"]: r for r in csv.DictReader(fh) if r["mode"] == "profile"}
     assert rows["profiled_instructions"]["unit"] == "instructions"
     assert 0 < float(rows["profile_overhead"]["value"]) < 0.1
+
+
+VWW_IN_TINY = Path("benchmark/training/visual_wake_words/trained_models/vww_96_int8.tflite")
+
+
+@pytest.mark.slow
+def test_the_committed_calibration_predicts_vww_which_it_has_not_seen(tmp_path: Path) -> None:
+    """boards/calibrations/qemu_mps2_an386.cmsis-nn.json was fitted to IC, KWS and AD only;
+    VWW's emulated instructions per inference are within ±10 % of its prediction."""
+    vww = Path(os.environ.get("MLPERF_TINY_DIR", "")) / VWW_IN_TINY
+    if not vww.is_file():
+        pytest.skip(f"MLPERF_TINY_DIR does not hold {VWW_IN_TINY} (an mlcommons/tiny checkout)")
+    board = find_board("qemu_mps2_an386")
+    calibration = find_calibration(board.id, "cmsis-nn")
+    assert calibration is not None
+    assert {m.model.split("/")[0] for m in calibration.models} == {"ic01", "kws01", "ad01"}
+    predicted = board_latency(inspect_tflite(vww), board, "cmsis-nn", calibration)
+    image = build_qemu_tflm_image(vww, "cmsis_nn")
+    driver = qemu_driver.QemuDriver(board, tmp_path, runner="tflm")
+    url = driver.launch(image.image.elf)
+    try:
+        with DutSession(open_link(url, board.serial.baudrate)) as session:
+            assert session.wait_ready(10.0)
+            session.upload(bytes(session.hello().input_bytes))
+            measured = session.infer(0, 2).cycles
+    finally:
+        driver.stop()
+    assert measured is not None
+    error = predicted.estimate.total_cycles / measured[-1] - 1
+    assert abs(error) < 0.10, f"VWW predicted {predicted.estimate.total_cycles:,}, measured " \
+                              f"{measured[-1]:,} ({error:+.1%})"
