@@ -53,12 +53,12 @@ def cell(row: dict | None) -> str:
     return f"{m.mean:.1f} ± {(m.ci_high - m.ci_low) / 2:.1f}"
 
 
-def test_text(test: dict) -> str:
+def anova_text(test: dict) -> str:
     if test["p"] is None:
-        return test["note"] or "no test"
+        return f"no ANOVA: {test['note']}"
     verdict = "p < 0.05" if test["significant"] else "p ≥ 0.05"
     f = "∞" if test["f"] is None else f"{test['f']:.3g}"
-    return f"F = {f}, p = {test['p']:.2g} ({verdict})"
+    return f"one-way ANOVA F = {f}, p = {test['p']:.2g} ({verdict})"
 
 
 def pairs_text(test: dict) -> str:
@@ -112,7 +112,7 @@ def group_tables(doc: dict) -> list[str]:
             if (test["model"], test["board"]) == (model, board):
                 title = dict(METRICS)[test["metric"]]
                 extra = pairs_text(test)
-                lines.append(f"- {title}: one-way ANOVA {test_text(test)}"
+                lines.append(f"- {title}: {anova_text(test)}"
                              + (f". {extra}" if extra else ""))
         lines.append("")
     return lines

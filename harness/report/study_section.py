@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.report.tables import Cell, Column, Table
-from harness.study_output import cell, pairs_text, read_study, test_text
+from harness.study_output import anova_text, cell, pairs_text, read_study
 from harness.study_spec import METRICS, PUBLISHED, TECHNIQUES
 
 
@@ -40,7 +40,7 @@ def study_section(run_dir: Path) -> StudySection | None:
                     **{m: Cell(cell(rows.get((technique, m)))) for m, _ in METRICS},
                     "published": Cell(", ".join(f"{v:g}" for v in PUBLISHED[technique]))})
         tables.append(table)
-        tests.append([f"{dict(METRICS)[t['metric']]}: one-way ANOVA {test_text(t)}"
+        tests.append([f"{dict(METRICS)[t['metric']]}: {anova_text(t)}"
                       + (f". {pairs_text(t)}" if t["pairs"] else "")
                       for t in doc["tests"] if (t["model"], t["board"]) == (model, board)])
     failures = sorted({f"{b['technique']} ({b['variant']}): {b['error']}"
