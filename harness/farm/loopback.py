@@ -4,11 +4,13 @@ Everything a lab runs, on loopback: a ``labgrid-coordinator``; ``labgrid-exporte
 processes, each exporting its boards' ports as ``RawSerialPort`` (the exporter
 serves them through ser2net, as on a lab host) and a ``NetworkPowerPort`` per
 board; places matching each board's resources, tagged ``board=<definition>``.
-The boards are simulated boards (sim_board processes) started with one model
-each, so in a bench they are ``preflashed``. Their power switch is a small HTTP
-server speaking the ``simplerest`` protocol labgrid's power driver uses
-(``GET /<index>/<0|1>``): off stops the board (it answers nothing), on reboots it
-(READY), as cutting and restoring a real board's supply does.
+The boards are simulated boards (sim_board processes) or QEMU boards (firmware
+in qemu-system-arm, its UART on a pty as an exporter host's serial port is)
+started with one model each, so in a bench they are ``preflashed``. Their power
+switch is a small HTTP server speaking the ``simplerest`` protocol labgrid's
+power driver uses (``GET /<index>/<0|1>``): off stops the board (it answers
+nothing), on reboots it (READY), as cutting and restoring a real board's supply
+does.
 
 Every process goes through `harness.procs.spawn`, so nothing outlives the harness;
 `close()` ends them in order.
@@ -18,18 +20,23 @@ from __future__ import annotations
 
 import http.server
 import logging
+import re
 import shutil
 import signal
 import socket
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, Protocol
 
 import yaml
 
 from harness.boards.driver import Pace
+from harness.boards.qemu_driver import QemuDriver
 from harness.boards.sim_driver import SimDriver
 from harness.config.board import find_board
 from harness.errors import BoardError
@@ -46,7 +53,20 @@ class LoopbackBoard:
     definition: str         # boards/<definition>.yaml
     exporter: str           # which exporter exports its port
     model: Path             # what it runs ("flashed" with)
-    pace: Pace = "instant"
+    pace: Pace = "instant"  # a simulated board's
+    kind: Literal["sim", "qemu"] = "sim"
+    runner: Literal["tflm", "checksum"] = "tflm"    # a QEMU board's firmware
+
+
+class _Board(Protocol):
+    """What the lab does with a board: start it, switch it, find its port."""
+
+    @property
+    def running(self) -> bool: ...
+    def reset(self) -> None: ...
+    def hang(self) -> None: ...
+    def relink(self, timeout: float) -> str: ...
+    def stop(self) -> None: ...
 
 
 @dataclass
@@ -63,7 +83,7 @@ class LoopbackFarm:
     folder: Path
     boards: list[LoopbackBoard]
     address: str = ""
-    sims: dict[str, SimDriver] = field(default_factory=dict)
+    sims: dict[str, _Board] = field(default_factory=dict)    # place -> its board
     exporters: dict[str, _Exporter] = field(default_factory=dict)
     switched: list[tuple[str, bool]] = field(default_factory=list)  # (place, on) in order
     _coordinator: Supervised | None = None
@@ -99,9 +119,17 @@ class LoopbackFarm:
 
     def _start_boards(self) -> None:
         for board in self.boards:
-            spec = find_board(board.definition).model_copy(update={"kind": "sim"})
-            sim = SimDriver(spec, self.folder / "boards" / board.place, pace=board.pace)
-            sim.start(board.model)
+            folder = self.folder / "boards" / board.place
+            sim: _Board
+            if board.kind == "qemu":
+                qemu = _PtyQemu(find_board(board.definition), folder, board.runner)
+                qemu.start(board.model)
+                sim = qemu
+            else:
+                spec = find_board(board.definition).model_copy(update={"kind": "sim"})
+                simulated = SimDriver(spec, folder, pace=board.pace)
+                simulated.start(board.model)
+                sim = simulated
             self.sims[board.place] = sim
 
     def _start_power(self) -> None:
@@ -211,6 +239,37 @@ class LoopbackFarm:
             self._power.shutdown()
             self._power.server_close()
             self._power = None
+
+
+class _PtyQemu(QemuDriver):
+    """A QEMU board whose UART is a pty, as a board on an exporter host has a tty.
+
+    QEMU drops what the guest sends while nobody has the pty open: its boot READY is
+    lost, as a board's that booted before anyone listened.
+    """
+
+    _REDIRECTED = re.compile(r"char device redirected to (/dev/pts/\d+)")
+
+    def command(self, elf: Path, qmp_socket: Path | None = None) -> list[str]:
+        cmd = super().command(elf, qmp_socket)
+        cmd[cmd.index("-serial") + 1] = "pty"
+        return cmd
+
+    def launch(self, elf: Path) -> str:
+        self.stop()
+        self._workdir.mkdir(parents=True, exist_ok=True)
+        self._qmp_dir = Path(tempfile.mkdtemp(prefix="harness-qmp-"))
+        with self.log_path.open("wb") as out:
+            self._proc = spawn(self.command(elf, self._qmp_socket), stdin=subprocess.DEVNULL,
+                               stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not (found := self._REDIRECTED.search(self.log_path.read_text(errors="replace"))):
+            if self._proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise BoardError(f"QEMU did not open a pty (log: {self.log_path})")
+            time.sleep(0.02)
+        self._url = found[1]
+        return self._url
 
 
 class _Closing:
