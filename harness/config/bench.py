@@ -177,6 +177,11 @@ class BenchSpec(_Strict):
             if mon.powers not in board_ids:
                 raise _FieldError(f"monitors[{i}].powers",
                                   f"no bench board {mon.powers!r} (boards: {sorted(board_ids)})")
+            placed = next((b.place for b in self.boards if b.id == mon.powers), None)
+            if mon.backend == "sim" and placed is not None:
+                raise _FieldError(f"monitors[{i}].backend", (
+                    f"a simulated monitor reads its board's power wire on this host; "
+                    f"{mon.powers!r} is in labgrid place {placed!r}"))
             if mon.powers in powered:
                 raise _FieldError(f"monitors[{i}].powers",
                                   f"board {mon.powers!r} already has a power monitor")
