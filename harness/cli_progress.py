@@ -69,6 +69,8 @@ class RunProgress:
                                   disable=not console.is_terminal)
         self._clock = JobClock(len(jobs))
         self._started: dict[str, float] = {}
+        self._finished: dict[str, int] = {}
+        self._failed: dict[str, int] = {}
         self._lock = threading.Lock()
         self._run = self._progress.add_task("preparing models", total=len(jobs))
         self._boards = {board: self._progress.add_task(f"  {board}: waiting", total=n)
@@ -102,6 +104,13 @@ class RunProgress:
         self._clock.durations.append(took)
         self._progress.advance(self._boards[board])
         self._progress.advance(self._run)
+        self._finished[board] = self._finished.get(board, 0) + 1
+        if event.state == "failed":
+            self._failed[board] = self._failed.get(board, 0) + 1
+        if self._finished[board] == self._per_board[board]:
+            failed = self._failed.get(board, 0)
+            self._progress.update(self._boards[board], description=f"  {board}: done"
+                                  + (f", {failed} failed" if failed else ""))
         if event.state == "failed":
             self._line(f"job {job.key}{on}: failed after {took:.1f} s: {event.message}")
         else:
