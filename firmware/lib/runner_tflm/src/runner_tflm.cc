@@ -7,6 +7,7 @@
 #include <array>
 #include <cstddef>
 #include <new>
+#include <type_traits>
 #include <utility>
 
 #include "harness_model.h"
@@ -29,7 +30,14 @@ namespace {
 // compile it out. So the interpreter is given registrations whose invoke is a
 // trampoline: it calls the kernel's invoke and, while a profile runs, reads the
 // board's counter around it. Off, it costs a call and a test per op.
-using InvokeFn = TfLiteStatus (*)(TfLiteContext *, TfLiteNode *);
+// The registration and parser types as the resolver interface names them: TFLM
+// renamed them over time (TfLiteRegistration, TFLMRegistration), and the boards'
+// TFLM copies are of different dates.
+using Registration = std::remove_cv_t<std::remove_pointer_t<decltype(
+    std::declval<const tflite::MicroOpResolver &>().FindOp(tflite::BuiltinOperator_ADD))>>;
+using ParseFn = decltype(std::declval<const tflite::MicroOpResolver &>().GetOpDataParser(
+    tflite::BuiltinOperator_ADD));
+using InvokeFn = decltype(Registration::invoke);
 constexpr size_t kOpKinds = HARNESS_MODEL_OP_COUNT;
 
 InvokeFn kernel_invoke[kOpKinds];         // the kernel's invoke per op kind
@@ -73,24 +81,24 @@ class TimingOpResolver : public tflite::MicroOpResolver {
 public:
     explicit TimingOpResolver(const tflite::MicroOpResolver &inner) : inner_(inner) {}
 
-    const TFLMRegistration *FindOp(tflite::BuiltinOperator op) const override
+    const Registration *FindOp(tflite::BuiltinOperator op) const override
     {
         return wrap(inner_.FindOp(op));
     }
 
-    const TFLMRegistration *FindOp(const char *op) const override
+    const Registration *FindOp(const char *op) const override
     {
         return wrap(inner_.FindOp(op));
     }
 
-    tflite::TfLiteBridgeBuiltinParseFunction GetOpDataParser(tflite::BuiltinOperator op) const override
+    ParseFn GetOpDataParser(tflite::BuiltinOperator op) const override
     {
         return inner_.GetOpDataParser(op);
     }
 
 private:
     // FindOp is const in the interface; the copies are made on first use.
-    const TFLMRegistration *wrap(const TFLMRegistration *kernel) const
+    const Registration *wrap(const Registration *kernel) const
     {
         if (kernel == nullptr) {
             return nullptr;
@@ -111,8 +119,8 @@ private:
     }
 
     const tflite::MicroOpResolver &inner_;
-    mutable const TFLMRegistration *kernels_[kOpKinds] = {};
-    mutable TFLMRegistration wrapped_[kOpKinds] = {};
+    mutable const Registration *kernels_[kOpKinds] = {};
+    mutable Registration wrapped_[kOpKinds] = {};
     mutable size_t used_ = 0;
 };
 
