@@ -40,6 +40,8 @@ pytestmark = [
 ]
 HARNESS = str(Path(sys.executable).parent / "harness")
 MODES = {"performance": {"warmups": 1, "runs": 20}, "accuracy": {"samples": 10}}
+#: a job long enough (seconds at the realtime link's pace) to lose its place in the middle
+LONG = {"performance": {"warmups": 1, "runs": 20}, "accuracy": {"samples": 150}}
 DEFINITION = "nucleo_l4r5zi"
 
 
@@ -59,13 +61,13 @@ def farm(tmp_path_factory):
 
 
 def _bench(farm: LoopbackFarm, folder: Path, boards: list[dict], model: str = "m0",
-           **extra) -> Path:
+           modes: dict = MODES, **extra) -> Path:
     shutil.copy(farm.boards[0].model.parent / f"{model}.tflite", folder / f"{model}.tflite")
     bench = {"name": "farm", "coordinator": farm.address,
              "boards": [{"board": DEFINITION, "kind": "sim", "firmware": "preflashed",
                          "pace": "realtime", **b} for b in boards],
              "models": [{"id": model, "path": f"{model}.tflite"}], "variants": ["as-is"],
-             "modes": MODES, **extra}
+             "modes": modes, **extra}
     path = folder / "bench.yaml"
     path.write_text(yaml.safe_dump(bench, sort_keys=False))
     return path
@@ -116,7 +118,7 @@ def test_a_place_board_measures_as_the_local_board_does(farm, tmp_path):
 
 def test_farm_spreads_jobs_and_queues_a_lost_places_job_again(farm, tmp_path):
     # four bench boards of one definition over three places; exporter exB (p3) dies mid-job
-    bench = _bench(farm, tmp_path, [{"id": f"l4-{i}"} for i in range(4)])
+    bench = _bench(farm, tmp_path, [{"id": f"l4-{i}"} for i in range(4)], modes=LONG)
     killed = threading.Event()
 
     def on_job(event: JobEvent) -> None:
@@ -203,7 +205,7 @@ def test_release_on_failure_and_on_ctrl_c(farm, tmp_path):
     assert "model hash" in message
     assert _holders(farm)["p3"] is None
     # Ctrl-C mid-job: the CLI releases the place on its way out
-    bench = _bench(farm, tmp_path, [{"id": "l4", "place": "p3"}])
+    bench = _bench(farm, tmp_path, [{"id": "l4", "place": "p3"}], modes=LONG)
     proc = subprocess.Popen([HARNESS, "run", str(bench), "--results-dir",
                              str(tmp_path / "results"), "--mlperf-dir", str(tmp_path)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -222,8 +224,8 @@ def test_power_switch_brings_a_hung_place_board_back(farm, tmp_path):
     bench = _bench(farm, tmp_path, [{"id": "l4", "place": "p1"}])
 
     def on_job(event: JobEvent) -> None:
-        if event.state == "started":   # the board wedges early in the job
-            threading.Timer(1.0, farm.sims["p1"].hang).start()
+        if event.state == "started":   # the board is wedged when the job starts
+            farm.sims["p1"].hang()
 
     farm.switched.clear()
     summary = _run(bench, on_job)
@@ -251,7 +253,8 @@ def test_an_unreachable_coordinator_is_named(tmp_path, farm):
 
 
 def test_a_place_lost_mid_run_fails_its_job_by_name_and_keeps_the_rest(farm, tmp_path):
-    bench = _bench(farm, tmp_path, [{"id": "l4", "place": "p3"}, {"id": "l4b", "place": "p1"}])
+    bench = _bench(farm, tmp_path, [{"id": "l4", "place": "p3"}, {"id": "l4b", "place": "p1"}],
+                   modes=LONG)
     killed = threading.Event()
 
     def on_job(event: JobEvent) -> None:

@@ -18,6 +18,7 @@ import serial
 
 from harness.dut.framing import PROTOCOL_MAX_PAYLOAD, Frame, FrameDecoder, FrameFault, encode_frame
 from harness.dut.messages import ErrorReply, MsgType, type_name
+from harness.dut.rfc2217_link import KeepingRfc2217
 from harness.errors import BoardError, BoardRebooted, LinkLost
 
 log = logging.getLogger(__name__)
@@ -28,11 +29,12 @@ READ_POLL_S = 0.05
 
 def open_link(url: str, baudrate: int = 115200, timeout: float = READ_POLL_S) -> serial.SerialBase:
     """Open ``url`` with pyserial; BoardError if it cannot be opened."""
-    # pyserial's RFC 2217 client (a labgrid place's port) has no write timeout
-    write_timeout = None if url.startswith("rfc2217://") else max(timeout, 5.0)
     try:
-        link = serial.serial_for_url(url, baudrate=baudrate, timeout=timeout,
-                                     write_timeout=write_timeout)
+        if url.startswith("rfc2217://"):    # a labgrid place's port: no write timeout there
+            link: serial.SerialBase = KeepingRfc2217(url, baudrate=baudrate, timeout=timeout)
+        else:
+            link = serial.serial_for_url(url, baudrate=baudrate, timeout=timeout,
+                                         write_timeout=max(timeout, 5.0))
     except (serial.SerialException, ValueError, OSError) as exc:
         raise BoardError(f"cannot open DUT link {url!r} at {baudrate} Bd: {exc}") from exc
     log.debug("opened DUT link %s at %d Bd", url, baudrate)
