@@ -68,7 +68,8 @@ class EnergyResult:
     #: "marker" (a marker line) or "timestamps" (host send/reply times, no marker line)
     alignment: str = "marker"
     #: per inference, the energy an edge displaced within its uncertainty could move in
-    #: or out of a window (0 with a marker line); already included in the CI bounds
+    #: or out of a window (half a sample per marker edge; the timestamp jitter without a
+    #: marker); already included in the CI bounds
     edge_uncertainty_j: float = 0.0
     #: marker pulses dropped as glitches (too short, or outside every INFER span)
     glitches_dropped: int = 0
@@ -226,7 +227,16 @@ def measure_energy(trace: TraceSource, inferences_per_window: int, marker: str =
         flags.append("no idle time before or after the windows: above-idle energy unknown")
     windows = [Window(rise.pos / fs, fall.pos / fs, fall.energy_j - rise.energy_j,
                       inferences_per_window) for rise, fall in pairs]
-    return _result(windows, idle_power, idle_s, confidence, flags, glitches=glitches)
+    # Each edge is known to half a sample: a window may hold half a sample too much idle
+    # or too little activity at either end. At a low rate and short windows that bound
+    # is larger than the windows' scatter, so the CI must carry it (docs/energy.md).
+    active = float(np.mean([w.energy_j / w.duration_s for w in windows if w.duration_s > 0]
+                           or [0.0]))
+    edge_j = active / fs / inferences_per_window
+    edge_above_j = abs(active - (0.0 if math.isnan(idle_power) else idle_power)) / fs \
+        / inferences_per_window
+    return _result(windows, idle_power, idle_s, confidence, flags, edge_j=edge_j,
+                   edge_above_j=edge_above_j, glitches=glitches)
 
 
 def _select_windows(pairs: list[tuple[_Edge, _Edge]], fs: float, expected_s: float | None,
