@@ -47,6 +47,7 @@ from harness.faults import wrap_with_faults
 from harness.faults.driver import FAULT_LOG
 from harness.models.mlperf_tiny import mlperf_tiny_dir
 from harness.paths import default_cache_dir
+from harness.results.rows import caveats_in
 from harness.run_bench import RunOptions, run_bench
 
 INJECTED_KEYS = ("dropped_to_board", "dropped_from_board", "duplicated_to_board",
@@ -56,7 +57,6 @@ DETECTED = ("board_resets", "board_hangs", "link_losses", "command_resends",
             "frames_garbled_to_board", "frames_garbled_from_board")
 EXACT = {"top1", "auc", "host_reference_mismatches", "arena_bytes", "model_bytes",
          "firmware_flash_bytes", "firmware_ram_bytes"}
-FLAGS = ("survived", "measured again", "interrupted")
 
 
 def soak_faults(seed: int, qemu: bool) -> dict:
@@ -101,13 +101,18 @@ def rows_of(run_dir: Path) -> dict[tuple[str, ...], dict[str, str]]:
                 for r in csv.DictReader(fh)}
 
 
-def allowed(ref: dict[str, dict[str, str]], key: tuple[str, ...]) -> float:
-    """The uncertainty the fault-free run states for a figure."""
+def allowed(ref: dict[str, dict[str, str]], key: tuple[str, ...],
+            other: dict[str, str] | None = None) -> float:
+    """The uncertainty the two runs state for a figure (the fault-free run's alone where
+    only it states one)."""
     row = ref[key]
     if row["metric"] in EXACT:
         return 0.0
-    if row["ci_low"] and row["ci_high"]:
-        return float(row["ci_high"]) - float(row["ci_low"])   # both CIs' half-widths
+    if row["ci_low"] and row["ci_high"]:    # the two runs' half-widths added
+        half = (float(row["ci_high"]) - float(row["ci_low"])) / 2
+        if other and other["ci_low"] and other["ci_high"]:
+            return half + (float(other["ci_high"]) - float(other["ci_low"])) / 2
+        return 2 * half
     if row["metric"] in ("latency_median", "latency_p90", "cycles_mean",
                          "instructions_mean"):
         p90 = ref.get((*key[:3], "latency_p90"))
@@ -118,29 +123,37 @@ def allowed(ref: dict[str, dict[str, str]], key: tuple[str, ...]) -> float:
     return 0.02 * abs(float(row["value"]))    # idle/active power: the monitor's noise
 
 
+def flags(row: dict[str, str], reference: dict[str, str] | None) -> set[str]:
+    """The caveats a faulty run's row carries that the fault-free one does not, plus a
+    note that the energy was measured again."""
+    said = set(caveats_in(row["notes"])) - set(caveats_in(reference["notes"] if reference
+                                                           else ""))
+    return said | ({"measured again"} if "measured again" in row["notes"] else set())
+
+
 def compare(ref: dict, got: dict, failed_jobs: set[str]) -> tuple[int, int, int, int, list[str]]:
     """Figures failed (their job says why), rows lost (nothing says why), rows flagged
     and figures silently wrong (with what was wrong)."""
     measured = {k: v for k, v in ref.items() if v["mode"] != "info" or v["metric"] in EXACT}
     missing = [k for k in measured if k not in got]
     failed = [k for k in missing if "/".join(k[:3]) in failed_jobs]
-    flagged = sum(1 for r in got.values() if any(f in r["notes"] for f in FLAGS))
+    flagged = sum(1 for key, r in got.items() if flags(r, ref.get(key)))
     wrong = []
     for key, row in measured.items():
         if key not in got:
             continue
         diff = abs(float(got[key]["value"]) - float(row["value"]))
-        if diff > allowed(ref, key) and not any(f in got[key]["notes"] for f in FLAGS):
+        if diff > allowed(ref, key, got[key]) and not flags(got[key], row):
             wrong.append(f"{'/'.join(key)}: {got[key]['value']} vs {row['value']}")
     return len(failed), len(missing) - len(failed), flagged, len(wrong), wrong
 
 
 def injected(run_dir: Path) -> Counter:
     total: Counter = Counter()
-    log_path = run_dir / "work" / FAULT_LOG
-    for line in log_path.read_text().splitlines() if log_path.exists() else []:
-        entry = json.loads(line)
-        total.update({k: entry[k] for k in INJECTED_KEYS})
+    for log_path in (run_dir / "work").rglob(FAULT_LOG):   # one per board's work folder
+        for line in log_path.read_text().splitlines():
+            entry = json.loads(line)
+            total.update({k: entry[k] for k in INJECTED_KEYS})
     return total
 
 
