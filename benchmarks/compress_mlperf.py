@@ -40,6 +40,7 @@ from harness.paths import default_cache_dir, project_root
 log = logging.getLogger("compress_mlperf")
 MLPERF_VARIANTS = ["fp32", "int8", "pruned-0.5-int8", "clustered-16-int8"]
 DIGITS_VARIANTS = ["fp32", "int8", "int16x8", "qat-int8", "pruned-0.5-int8", "pruned-0.8-int8",
+                   "structured-0.5-int8",
                    "clustered-16-int8", "clustered-8-int8", "distilled-int8", "hybrid-int8"]
 MLPERF_MODELS = {"ic01": ("ic01_fp32.h5", "ic01_int8.tflite", "classification"),
                  "ad01": ("ad01_fp32.h5", "ad01_int8.tflite", "anomaly")}
