@@ -83,3 +83,55 @@ def test_a_functional_model_is_refused_with_the_reason(model_cache: Path, tmp_pa
     assert outcome.tflite is None
     assert "structured pruning does not apply" in outcome.error
     assert "Functional" in outcome.error
+
+
+def test_dropped_filters_take_their_channels_out_of_every_later_layer() -> None:
+    """Filters that are exactly zero (with a zero batch-norm shift and depthwise bias) add
+    nothing downstream: the narrowed model must compute what the wide one does, which
+    holds only if BN, depthwise, the next conv and the Dense rows lost the right channels."""
+    import numpy as np
+
+    from harness.compress.structured import _narrowed
+    from harness.models.tf_env import import_tf
+
+    _, keras = import_tf()
+    keras.utils.set_random_seed(3)
+    layers = keras.layers
+    wide = keras.Sequential([
+        layers.Input((6, 6, 2)), layers.Conv2D(8, 3, padding="same", activation="relu"),
+        layers.BatchNormalization(), layers.DepthwiseConv2D(3, padding="same"),
+        layers.Conv2D(6, 1, activation="relu"), layers.GlobalAveragePooling2D(),
+        layers.Dense(3, activation="softmax")])
+    conv, bn, dw = wide.layers[0], wide.layers[1], wide.layers[2]
+    dead = [0, 2, 5, 7]                       # the four weakest filters: exactly zero
+    kernel, bias = conv.get_weights()
+    kernel[..., dead], bias[dead] = 0.0, 0.0
+    conv.set_weights([kernel, bias])
+    gamma, beta, mean, var = bn.get_weights()
+    beta[dead], mean[dead] = 0.0, 0.0
+    bn.set_weights([gamma, beta, mean, var])
+    dw_kernel, dw_bias = dw.get_weights()
+    dw_bias[dead] = 0.0
+    dw.set_weights([dw_kernel, dw_bias])
+
+    config, weights, filters = _narrowed(wide, 0.5)
+    narrow = keras.Sequential.from_config(config)
+    for layer, kept in zip(narrow.layers, weights, strict=True):
+        layer.set_weights(kept)
+    assert filters == {wide.layers[0].name: [8, 4], wide.layers[3].name: [6, 3]}
+    x = np.random.default_rng(0).normal(size=(4, 6, 6, 2)).astype(np.float32)
+    # the depthwise output's live channels are the wide model's, the dead ones are gone
+    wide_mid = keras.Model(wide.inputs, wide.layers[2].output)(x).numpy()
+    narrow_mid = keras.Model(narrow.inputs, narrow.layers[2].output)(x).numpy()
+    alive = [c for c in range(8) if c not in dead]
+    np.testing.assert_allclose(narrow_mid, wide_mid[..., alive], rtol=1e-5, atol=1e-6)
+    assert np.abs(wide_mid[..., dead]).max() == 0.0
+    # conv2 keeps its 3 strongest filters over the live inputs; each sees what it saw
+    norms = np.abs(wide.layers[3].get_weights()[0][:, :, alive, :]).sum(axis=(0, 1, 2))
+    kept = sorted(np.argsort(-norms)[:3])
+    wide_pooled = keras.Model(wide.inputs, wide.layers[4].output)(x).numpy()
+    narrow_pooled = keras.Model(narrow.inputs, narrow.layers[4].output)(x).numpy()
+    np.testing.assert_allclose(narrow_pooled, wide_pooled[:, kept], rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(narrow.layers[5].get_weights()[0],
+                                  wide.layers[5].get_weights()[0][kept, :])
+    assert narrow.count_params() < wide.count_params()
