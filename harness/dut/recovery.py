@@ -87,25 +87,35 @@ class RecoveringSession:
         raise NotImplementedError
 
     def _recovering(self, what: str, op: Callable[[], R], needs_input: bool = True) -> R:
-        """Run ``op``; on a reset, hang or lost link, recover and run it again (bounded)."""
+        """Run ``op``; on a reset, hang or lost link, recover and run it again (bounded).
+
+        Trouble during a recovery (the port vanishing again while the board is asked
+        who it is) is one more problem to recover from, within the same budget.
+        """
         failures: list[str] = []
+        pending: tuple[ProtocolError, Problem] | None = None
         while True:
             try:
+                if pending is not None:
+                    failures.append(self._recover(what, *pending))
+                    pending = None
                 if needs_input:
                     self._restore_input()
                 return op()
             except ProtocolError as exc:
-                problem, kind = exc, self._problem(exc, needs_input)
+                kind = self._problem(exc, needs_input)
                 if kind is None:
                     raise
-            attempts = self.recovery.attempts if self.recovery else 0
-            if len(failures) >= attempts:
-                if not failures:
-                    raise problem
-                raise BoardError(f"board {self.board_name}: {what} failed after "
-                                 f"{len(failures)} recoveries ({'; '.join(failures)}); last: "
-                                 f"{problem}") from problem
-            failures.append(self._recover(what, problem, kind))
+                if pending is not None:     # the recovery itself met trouble
+                    failures.append(f"recovering: {exc}")
+                attempts = self.recovery.attempts if self.recovery else 0
+                if len(failures) >= attempts:
+                    if not failures:
+                        raise
+                    raise BoardError(f"board {self.board_name}: {what} failed after "
+                                     f"{len(failures)} recoveries ({'; '.join(failures)}); "
+                                     f"last: {exc}") from exc
+                pending = (exc, kind)
 
     def _recover(self, what: str, problem: Exception, kind: Problem) -> str:
         assert self.recovery is not None
