@@ -18,13 +18,10 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import statistics
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +29,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.dut.device import ChecksumRunner, ProtocolDevice
-from harness.dut.pty_link import ByteDevice, open_pty, serve
+from harness.dut.pty_link import served
 from harness.dut.session import DutSession
 from harness.dut.transport import CountingLink, open_link
 from harness.tensors import TensorSpec
@@ -96,20 +93,6 @@ class EembcResponder:
             done = b"m-load-done\r\n" if len(self.buffer) == self.expected else b""
             return done + b"m-ready\r\n"
         return f"e-[Unknown command '{' '.join(words)}']\r\nm-ready\r\n".encode()
-
-
-@contextmanager
-def served(device: ByteDevice) -> Iterator[str]:
-    master_fd, slave_path = open_pty()
-    stop = threading.Event()
-    thread = threading.Thread(target=serve, args=(master_fd, device, stop), daemon=True)
-    thread.start()
-    try:
-        yield slave_path
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-        os.close(master_fd)
 
 
 def binary_upload(data: bytes) -> Row:

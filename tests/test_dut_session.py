@@ -18,7 +18,7 @@ import serial
 from harness.dut import waits
 from harness.dut.device import ChecksumRunner, ProtocolDevice, RunnerResult
 from harness.dut.messages import ErrorCode, MsgType, per_run_cap
-from harness.dut.pty_link import open_pty, serve
+from harness.dut.pty_link import open_pty, serve, served
 from harness.dut.session import DutSession, ReplyTimeout
 from harness.dut.transport import open_link
 from harness.errors import DeviceError, ProtocolError
@@ -53,22 +53,6 @@ def make_device(runner=None, spec: TensorSpec = KWS_INPUT) -> ProtocolDevice:
                           arena_used=4096, model_hash=hashlib.sha256(b"model").digest(),
                           inputs=[spec], outputs=[out], max_payload=MAX_PAYLOAD,
                           rx_window=WINDOW)
-
-
-@contextmanager
-def served(device: ProtocolDevice) -> Iterator[str]:
-    """Serve ``device`` on a fresh pty from a thread; yield the slave path."""
-    master_fd, slave_path = open_pty()
-    stop = threading.Event()
-    thread = threading.Thread(target=serve, args=(master_fd, device, stop), daemon=True)
-    thread.start()
-    try:
-        yield slave_path
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-        os.close(master_fd)
-        assert not thread.is_alive()
 
 
 @contextmanager

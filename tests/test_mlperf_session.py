@@ -7,9 +7,7 @@ as real DUTs do: a refusal, a hang mid-upload, noise, a reset, another model.
 
 from __future__ import annotations
 
-import os
 import re
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,7 +24,7 @@ from harness.dut.mlperf_device import (
     build_mlperf_device,
 )
 from harness.dut.mlperf_session import DutRefused, MlperfOutputs, MlperfSession
-from harness.dut.pty_link import ResetLine, open_pty, serve
+from harness.dut.pty_link import ResetLine, served
 from harness.dut.recovery import Recovery
 from harness.dut.transport import open_link
 from harness.errors import BoardError, BoardSilent, ProtocolError, ReplyTimeout
@@ -43,22 +41,6 @@ BOARD = find_board("nucleo_l4r5zi")
 @pytest.fixture(scope="module")
 def ic01(mlperf_dir: Path) -> Path:
     return mlperf_dir / "ic01_int8.tflite"
-
-
-@contextmanager
-def served(device: MlperfDevice, reset: ResetLine | None = None) -> Iterator[str]:
-    master_fd, slave_path = open_pty()
-    stop = threading.Event()
-    thread = threading.Thread(target=serve, args=(master_fd, device, stop),
-                              kwargs={"reset": reset}, daemon=True)
-    thread.start()
-    try:
-        yield slave_path
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-        os.close(master_fd)
-        assert not thread.is_alive()
 
 
 @contextmanager

@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -26,24 +23,10 @@ from harness.boards.sim_board import build_device
 from harness.cli import main
 from harness.config.board import find_board
 from harness.dut.mlperf_device import DutQuirks, build_mlperf_device
-from harness.dut.pty_link import ByteDevice, open_pty, serve
+from harness.dut.pty_link import served
 from tests.skips import TFLM_IN_QEMU
 
 BOARD = find_board("nucleo_l4r5zi")
-
-
-@contextmanager
-def served(device: ByteDevice) -> Iterator[str]:
-    master_fd, slave_path = open_pty()
-    stop = threading.Event()
-    thread = threading.Thread(target=serve, args=(master_fd, device, stop), daemon=True)
-    thread.start()
-    try:
-        yield slave_path
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-        os.close(master_fd)
 
 
 def _write(tmp_path: Path, boards: list[dict], monitors: list[dict], modes: dict,

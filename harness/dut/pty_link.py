@@ -20,6 +20,7 @@ import select
 import threading
 import time
 import tty
+from collections.abc import Iterator
 from typing import Protocol
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,27 @@ def open_pty() -> tuple[int, str]:
         os.close(slave_fd)
     os.set_blocking(master_fd, False)
     return master_fd, slave_path
+
+
+@contextlib.contextmanager
+def served(device: ByteDevice, reset: ResetLine | None = None) -> Iterator[str]:
+    """Serve ``device`` on a fresh pty from a thread; yield the slave path to open.
+
+    For tests and benchmarks that need a board on a real port without a process.
+    """
+    master_fd, slave_path = open_pty()
+    stop = threading.Event()
+    thread = threading.Thread(target=serve, args=(master_fd, device, stop),
+                              kwargs={"reset": reset}, daemon=True)
+    thread.start()
+    try:
+        yield slave_path
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        os.close(master_fd)
+        if thread.is_alive():
+            raise RuntimeError(f"the device served on {slave_path} did not stop")
 
 
 def serve(master_fd: int, device: ByteDevice, stop: threading.Event | None = None,
