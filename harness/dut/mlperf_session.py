@@ -130,11 +130,7 @@ class MlperfSession(RecoveringSession):
 
     def open(self) -> MlperfSession:
         if self._link is None:
-            if not self._port.is_open:
-                try:
-                    self._port.open()
-                except (serial.SerialException, OSError) as exc:
-                    raise BoardError(f"cannot open DUT link {self._port.port}: {exc}") from exc
+            self._open_port()
             self._link = CountingLink(self._port)
             self._reader = LineReader(self._link)
             self._answered = False
@@ -152,12 +148,8 @@ class MlperfSession(RecoveringSession):
         self.close()
 
     @property
-    def url(self) -> str:
-        return str(self._port.port)
-
-    @property
     def board(self) -> str:
-        return self.recovery.board if self.recovery else self.url
+        return self.board_name
 
     # --- public commands ----------------------------------------------------
 
@@ -461,10 +453,6 @@ class MlperfSession(RecoveringSession):
         return "; " + ", and ".join(parts)
 
     # --- recovery hooks (recovery.RecoveringSession runs the loop) -----------
-
-    @property
-    def board_name(self) -> str:
-        return self.board
 
     def _problem(self, exc: Exception, needs_input: bool) -> Problem | None:
         if isinstance(exc, LinkLost):

@@ -53,16 +53,24 @@ class RecoveringSession:
 
     recovery: Recovery | None
     stats: LinkStats
+    _port: serial.SerialBase
     _input: bytes | None
     _input_boot: int    # stats.readies when the input was uploaded (-1: to upload again)
 
     @property
-    def board_name(self) -> str:
-        raise NotImplementedError
+    def url(self) -> str:
+        return str(self._port.port)
 
     @property
-    def url(self) -> str:
-        raise NotImplementedError
+    def board_name(self) -> str:
+        return self.recovery.board if self.recovery else self.url
+
+    def _open_port(self) -> None:
+        if not self._port.is_open:
+            try:
+                self._port.open()
+            except (serial.SerialException, OSError) as exc:
+                raise BoardError(f"cannot open DUT link {self._port.port}: {exc}") from exc
 
     def _problem(self, exc: Exception, needs_input: bool) -> Problem | None:
         """What ``exc`` means for the board, or None if recovering would not help."""

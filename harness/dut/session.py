@@ -119,11 +119,7 @@ class DutSession(RecoveringSession):
 
     def open(self) -> DutSession:
         if self._channel is None:
-            if not self._port.is_open:
-                try:
-                    self._port.open()
-                except (serial.SerialException, OSError) as exc:
-                    raise BoardError(f"cannot open DUT link {self._port.port}: {exc}") from exc
+            self._open_port()
             self._channel = FrameChannel(CountingLink(self._port), self.stats)
         return self
 
@@ -137,10 +133,6 @@ class DutSession(RecoveringSession):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    @property
-    def url(self) -> str:
-        return str(self._port.port)
 
     # --- public commands ----------------------------------------------------
 
@@ -419,10 +411,6 @@ class DutSession(RecoveringSession):
         return (nbytes + reply) / rate
 
     # --- recovery hooks (recovery.RecoveringSession runs the loop) -----------
-
-    @property
-    def board_name(self) -> str:
-        return self.recovery.board if self.recovery else self.url
 
     def _problem(self, exc: Exception, needs_input: bool) -> Problem | None:
         if isinstance(exc, LinkLost):
