@@ -12,11 +12,14 @@ reduction (file bytes against the same seed's baseline), latency reduction
 a 95 % t interval over the seeds; per metric a one-way ANOVA across the
 techniques and Tukey's HSD between them (study_stats.py).
 
-The baseline is the fp32 conversion of the source; conversion and post-training
-int8 do not train, so their K builds are the same file and vary only by what
-the board measures. A technique that cannot be built for a seed is recorded
-with its reason and left out of that seed; the others go on. A QEMU board is
-used only where TFLM_DIR names a tflite-micro checkout.
+The baseline is the fp32 conversion of the source. A source the harness trains
+(``builtin:digits``) is trained anew with each seed, on the same training split,
+so every technique, the baseline included, varies with the seed; a source file
+(a ``.h5``) is the same in every seed, and then conversion and post-training
+int8 give the same file K times, varying only by what the board measures. A
+technique that cannot be built for a seed is recorded with its reason and left
+out of that seed; the others go on. A QEMU board is used only where TFLM_DIR
+names a tflite-micro checkout.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from harness.compress.sources import open_source
 from harness.config.bench import AS_IS, Bench, BenchModel, BenchSpec
 from harness.errors import ConfigError, ModelError
 from harness.firmware.tflm_source import TFLM_ENV
-from harness.models.resolve import compression_source
+from harness.models.resolve import compression_source, is_trained_here
 from harness.results.metadata import new_run_id
 from harness.results.store import RunStore
 from harness.study_spec import METRICS, PUBLISHED, TECHNIQUES
@@ -88,6 +91,7 @@ class StudyResult:
     seeds: int
     builds: list[Build]
     samples: list[Sample]
+    retrained: dict[str, bool]       # model -> its source is trained anew with each seed
     boards_left_out: dict[str, str] = field(default_factory=dict)
     failed_jobs: dict[str, str] = field(default_factory=dict)
 
@@ -132,7 +136,8 @@ class StudyResult:
                 "techniques": [{"technique": t, "variant": v} for t, v in TECHNIQUES],
                 "published": {t: dict(zip([m for m, _ in METRICS], p, strict=True))
                               for t, p in PUBLISHED.items()},
-                "boards_left_out": self.boards_left_out, "failed_jobs": self.failed_jobs,
+                "retrained": self.retrained, "boards_left_out": self.boards_left_out,
+                "failed_jobs": self.failed_jobs,
                 "builds": [asdict(b) for b in self.builds],
                 "samples": [asdict(s) for s in self.samples],
                 "summary": self.summary(), "tests": self.tests()}
@@ -146,6 +151,7 @@ def run_study(bench: Bench, options: StudyOptions, progress: Progress | None = N
         raise ConfigError("--seeds", "", f"must be at least 1, got {options.seeds}")
     models = _chosen_models(bench, options.models)
     builds = [b for model in models for b in _build_model(bench, model, options, say)]
+    retrained = {m.id: is_trained_here(m) for m in models}
     measured = [b for b in builds if b.tflite is not None]
     if not measured:
         raise ModelError("no technique could be built for any model: " + "; ".join(
@@ -157,7 +163,7 @@ def run_study(bench: Bench, options: StudyOptions, progress: Progress | None = N
         cache_dir=options.cache_dir, run_id=new_run_id(study_bench.spec.name)))
     rows = RunStore(summary.run_dir).read_rows()
     return StudyResult(bench.spec.name, summary.run_dir, options.seeds, builds,
-                       _samples(builds, rows), left_out,
+                       _samples(builds, rows), retrained, left_out,
                        {**summary.failed, **summary.skipped})
 
 
@@ -172,18 +178,15 @@ def _chosen_models(bench: Bench, ids: tuple[str, ...]) -> list[BenchModel]:
 
 def _build_model(bench: Bench, model: BenchModel, options: StudyOptions,
                  say: Progress) -> list[Build]:
-    try:
-        path = compression_source(model, bench.base_dir, options.mlperf_dir, options.cache_dir)
-        name = model.path.partition(":")[2] if model.path.startswith("builtin:") else path.stem
-        source = open_source(path, name=name)
-        data = load_dataset_for(source, model.dataset, bench.base_dir, task=model.task)
-    except ModelError as exc:
-        log.warning("model %r: left out of the study: %s", model.id, exc)
-        return [Build(model.id, t, v, s, None, f"model {model.id!r}: {exc}")
-                for s in range(options.seeds) for t, v in TECHNIQUES]
     builds = []
     for seed in range(options.seeds):
-        request = CompressRequest(source, name, data, model.dataset, options.cache_dir, seed)
+        try:
+            request = _request(bench, model, options, seed)
+        except ModelError as exc:
+            log.warning("model %r, seed %d: left out of the study: %s", model.id, seed, exc)
+            builds += [Build(model.id, t, v, seed, None, f"model {model.id!r}: {exc}")
+                       for t, v in TECHNIQUES]
+            continue
         for technique, variant in TECHNIQUES:
             say(f"{model.id}: {technique} ({variant}), seed {seed}")
             outcome = build_variant(request, variant)
@@ -196,6 +199,18 @@ def _build_model(bench: Bench, model: BenchModel, options: StudyOptions,
                 build.accuracy = None if top1 is None else 100.0 * top1
             builds.append(build)
     return builds
+
+
+def _request(bench: Bench, model: BenchModel, options: StudyOptions,
+             seed: int) -> CompressRequest:
+    """What every technique of one seed is built from: the source model (a model the
+    harness trains is trained with this seed; a file is the same in every seed)."""
+    path = compression_source(model, bench.base_dir, options.mlperf_dir, options.cache_dir,
+                              seed)
+    name = model.path.partition(":")[2] if model.path.startswith("builtin:") else path.stem
+    source = open_source(path, name=name)
+    data = load_dataset_for(source, model.dataset, bench.base_dir, task=model.task)
+    return CompressRequest(source, name, data, model.dataset, options.cache_dir, seed)
 
 
 def _measurement_bench(bench: Bench, builds: list[Build]) -> tuple[Bench, dict[str, str]]:

@@ -90,6 +90,13 @@ def study_markdown(doc: dict) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def seeds_text(doc: dict, model: str) -> str:
+    """What a seed changes for ``model``: its source's training too, or the compression only."""
+    if doc.get("retrained", {}).get(model):
+        return "source retrained per seed"
+    return "one source model: seeds vary the compression training only"
+
+
 def group_tables(doc: dict) -> list[str]:
     """Per (model, board): the technique table and the tests, as Markdown lines."""
     lines: list[str] = []
@@ -97,7 +104,8 @@ def group_tables(doc: dict) -> list[str]:
     for model, board, source in groups:
         rows = {(r["technique"], r["metric"]): r for r in doc["summary"]
                 if (r["model"], r["board"]) == (model, board)}
-        lines += [f"## {model} on {board} ({source})", "",
+        lines += [f"## {model} on {board} ({source})", "", f"{doc['seeds']} seeds, "
+                  f"{seeds_text(doc, model)}.", "",
                   "| technique | " + " | ".join(t for _, t in METRICS) + " | published "
                   "(acc, size, latency, energy) |",
                   "|---|" + "--:|" * len(METRICS) + "---|"]

@@ -40,7 +40,7 @@ def test_int8_model_is_full_integer_and_accurate(digits: DigitsModels) -> None:
 def test_recorded_accuracy_matches_the_tflm_runtime_on_the_held_out_split(
         digits: DigitsModels) -> None:
     """The figure comes from tf.lite; the boards run TFLM, on the split the bench scores."""
-    test = load_dataset("digits").split(TEST_FRACTION, digits.seed)[1]
+    test = load_dataset("digits").split(TEST_FRACTION, digits_model.SPLIT_SEED)[1]
     host = TflmHostModel.load(digits.int8)
     predicted = np.array([np.argmax(host.run(test.to_model_input(i, host.input_spec)))
                           for i in range(len(test))])
@@ -57,6 +57,20 @@ def test_second_call_reads_the_cache_without_rewriting(digits: DigitsModels,
     assert {p: p.stat().st_mtime_ns for p in _files(again)} == before
     other_seed_key = digits_model._cache_key(digits_model.TrainingSettings(seed=1))
     assert digits.int8.parent.name != f"digits-{other_seed_key}"
+
+
+@pytest.mark.tflm
+def test_a_training_seed_changes_the_weights_and_not_the_held_out_split(
+        digits: DigitsModels, model_cache: Path) -> None:
+    """Seeds of a study retrain the model; all are scored on the samples none trained on."""
+    other = build_digits_models(model_cache, seed=1)
+    assert other.seed == 1 and other.int8.read_bytes() != digits.int8.read_bytes()
+    held_out = load_dataset("digits").held_out()
+    assert other.test_samples == digits.test_samples == len(held_out)
+    host = TflmHostModel.load(other.int8)
+    predicted = np.array([np.argmax(host.run(held_out.to_model_input(i, host.input_spec)))
+                          for i in range(len(held_out))])
+    assert abs(float(np.mean(predicted == held_out.y)) - other.accuracy_int8) <= 2 / len(held_out)
 
 
 def test_keras_model_loads_into_tfmot(digits: DigitsModels) -> None:

@@ -38,9 +38,10 @@ def resolve_model(model: BenchModel, variant: str, bench_dir: Path, mlperf_dir: 
 
 
 def compression_source(model: BenchModel, bench_dir: Path, mlperf_dir: Path,
-                       cache_dir: Path) -> Path:
-    """The file variants of ``model`` are made from (for ``builtin:digits``, its Keras model)."""
-    located = _locate(model, "compressed", bench_dir, mlperf_dir, cache_dir)
+                       cache_dir: Path, seed: int = 0) -> Path:
+    """The file variants of ``model`` are made from (for ``builtin:digits``, its Keras model,
+    trained with ``seed``; a file is the same whatever the seed)."""
+    located = _locate(model, "compressed", bench_dir, mlperf_dir, cache_dir, seed)
     if located.path is None:
         raise ModelError(located.skip_reason)
     return located.path
@@ -55,11 +56,17 @@ def copy_cards(models: dict[tuple[str, str], ResolvedModel], run_dir: Path) -> N
             copy_atomic(resolved.card, run_dir / "cards" / f"{model_id}__{variant}.json")
 
 
+def is_trained_here(model: BenchModel) -> bool:
+    """Whether ``model`` is trained by the harness (a training seed changes it)."""
+    return model.path.partition(":")[0] == "builtin"
+
+
 def _locate(model: BenchModel, variant: str, bench_dir: Path, mlperf_dir: Path,
-            cache_dir: Path) -> ResolvedModel:
+            cache_dir: Path, seed: int = 0) -> ResolvedModel:
     scheme, _, rest = model.path.partition(":")
     if scheme == "builtin":
-        return ResolvedModel(_builtin(model, rest, cache_dir, keras=variant != AS_IS))
+        return ResolvedModel(_builtin(model, rest, cache_dir, keras=variant != AS_IS,
+                                      seed=seed))
     if scheme == "mlperf":
         path = mlperf_dir / rest
         if not path.is_file():
@@ -102,11 +109,11 @@ def _compressed(model: BenchModel, variant: str, source_path: Path, bench_dir: P
     return ResolvedModel(outcome.tflite, card=outcome.card)
 
 
-def _builtin(model: BenchModel, name: str, cache_dir: Path, keras: bool) -> Path:
+def _builtin(model: BenchModel, name: str, cache_dir: Path, keras: bool, seed: int) -> Path:
     if name != "digits":
         raise ModelError(f"model {model.id!r}: unknown builtin model {name!r} "
                          f"(known: {', '.join(BUILTIN_MODELS)})")
     from harness.models.digits_model import build_digits_models  # trains with TensorFlow
 
-    models = build_digits_models(cache_dir)
+    models = build_digits_models(cache_dir, seed=seed)
     return models.keras if keras else models.int8

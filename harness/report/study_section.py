@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.report.tables import Cell, Column, Table
-from harness.study_output import anova_text, cell, pairs_text, read_study
+from harness.study_output import anova_text, cell, pairs_text, read_study, seeds_text
 from harness.study_spec import METRICS, PUBLISHED, TECHNIQUES
 
 
@@ -28,7 +28,7 @@ def study_section(run_dir: Path) -> StudySection | None:
         rows = {(r["technique"], r["metric"]): r for r in doc["summary"]
                 if (r["model"], r["board"]) == (model, board)}
         table = Table(f"{model} on {board}: technique × metric, mean ± 95 % CI over "
-                      f"{doc['seeds']} seeds", [
+                      f"{doc['seeds']} seeds ({seeds_text(doc, model)})", [
                           Column("technique", "Technique"),
                           *(Column(m, title, True) for m, title in METRICS),
                           Column("published", "Published (acc, size, latency, energy)")],
