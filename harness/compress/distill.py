@@ -55,11 +55,11 @@ def distill(teacher: Any, data: TrainData, seed: int) -> tuple[Any, dict[str, An
     teacher_logits = _with_logits(keras, teacher.get_config(), teacher.get_weights())
     student_config = _student_config(teacher.get_config())
     student = keras.Sequential.from_config(_logits_config(student_config))
-    soft = tf.nn.softmax(teacher_logits.predict(data.x, batch_size=256, verbose=0)
-                         / DISTILL_TEMPERATURE).numpy()
     alpha = DISTILL_ALPHA if data.loss == "sparse_categorical_crossentropy" else 0.0
     labels = data.y if alpha else np.zeros(len(data.x), dtype=np.int64)
-    with quiet_native("distillation"):
+    with quiet_native("distillation"):   # predict's tf.data graph logs too
+        soft = tf.nn.softmax(teacher_logits.predict(data.x, batch_size=256, verbose=0)
+                             / DISTILL_TEMPERATURE).numpy()
         loss = _train(tf, keras, student, data.x, labels, soft, alpha, seed)
     final = keras.Sequential.from_config(student_config)
     final.set_weights(student.get_weights())
