@@ -21,6 +21,7 @@ from harness.plan import Job, plan_jobs
 from harness.preflight import Finding, check_built, check_setup, raise_on_errors
 from harness.report.build import publish_run
 from harness.results.metadata import git_commit, harness_version, new_run_id, utc_now
+from harness.results.run_boards import copy_board_files
 from harness.results.store import RunStore
 from harness.results.writer import StoreWriter
 from harness.run_workers import Attempts, FarmSettings, OnJob, Results, run_workers
@@ -97,6 +98,7 @@ def _run(bench: Bench, options: RunOptions, models: dict[tuple[str, str], Resolv
     partial = {job for job, entry in store.outcomes().items() if entry["status"] == "partial"}
     summary = RunSummary(run_dir=store.run_dir, report=store.run_dir / "report.md")
     copy_cards(models, store.run_dir)  # the card of each variant the run measures
+    copy_board_files(bench, store.run_dir)  # and each board's definition, as it is now
     pending: list[Job] = []
     for job in plan_jobs(bench):
         resolved = models[(job.model.id, job.variant)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -127,7 +128,7 @@ def boards_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "boards"
 
 
-def _search_path(lab_dir: Path | None) -> list[Path]:
+def search_path(lab_dir: Path | None) -> list[Path]:
     """A lab's own board folder first (its files shadow ours of the same id), then ours."""
     return [lab_dir, boards_dir()] if lab_dir is not None else [boards_dir()]
 
@@ -143,10 +144,15 @@ def load_board(path: Path) -> BoardSpec:
 def find_board(board_id: str, lab_dir: Path | None = None) -> BoardSpec:
     """Load ``<board_id>.yaml`` from ``lab_dir`` (a lab's own board files), else from the
     project's ``boards/``; an unknown id lists the known ones."""
-    folders = _search_path(lab_dir)
+    return load_board(board_file(board_id, search_path(lab_dir)))
+
+
+def board_file(board_id: str, folders: Sequence[Path]) -> Path:
+    """``<board_id>.yaml`` in the first of ``folders`` that has it; an unknown id lists the
+    known ones."""
     for folder in folders:
         if (folder / f"{board_id}.yaml").is_file():
-            return load_board(folder / f"{board_id}.yaml")
+            return folder / f"{board_id}.yaml"
     known = ", ".join(sorted({p.stem for f in folders for p in f.glob("*.yaml")})) or "none"
     where = " or ".join(str(f) for f in folders)
     raise ConfigError(f"{board_id}.yaml", "", f"unknown board {board_id!r}: not in {where} "
@@ -156,6 +162,6 @@ def find_board(board_id: str, lab_dir: Path | None = None) -> BoardSpec:
 def all_boards(lab_dir: Path | None = None) -> list[BoardSpec]:
     """Every board definition: a lab's own (``lab_dir``) and the project's, by id."""
     files: dict[str, Path] = {}
-    for folder in reversed(_search_path(lab_dir)):  # the lab's last: its files win
+    for folder in reversed(search_path(lab_dir)):  # the lab's last: its files win
         files |= {p.stem: p for p in folder.glob("*.yaml")}
     return [load_board(files[board_id]) for board_id in sorted(files)]
