@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.cli_json import json_option, print_json, runs_document, trend_document
+from harness.cli_options import boards_dir_option
 from harness.errors import ExitCode
 from harness.results.history import (
     DEFAULT_NAME,
@@ -80,9 +81,12 @@ def _num(value: float) -> str:
               metavar="RUN_OR_FILE", help="Gate the run against this run directory or "
               "results.csv (the bench's thresholds) and name the regressions at the top of "
               "the report; kept in the run's gate.json.")
-def report(run_dir: Path, history_path: Path | None, baseline: Path | None) -> None:
+@boards_dir_option
+def report(run_dir: Path, history_path: Path | None, baseline: Path | None,
+           boards_dir: Path | None) -> None:
     """Rebuild RUN_DIR's report.html, report.md, summary.csv, mlperf.csv and results.json
-    from saved files."""
+    from saved files. Boards are described by the run's copies of their definitions
+    (RUN_DIR/boards/), else --boards-dir's, else the project's."""
     from harness.report.build import publish_gate, write_reports
     from harness.report.gate import bench_thresholds, gate, gate_document
     from harness.results.store import RunStore
@@ -90,13 +94,14 @@ def report(run_dir: Path, history_path: Path | None, baseline: Path | None) -> N
     history_path = history_path or run_dir.parent / DEFAULT_NAME
     store = RunStore(run_dir)
     if baseline is None:
-        files = write_reports(store, History(history_path) if history_path.is_file() else None)
+        files = write_reports(store, History(history_path) if history_path.is_file() else None,
+                              boards_dir)
     else:
         thresholds = bench_thresholds(run_dir)
         comparisons = gate(run_dir, baseline, thresholds)
         print_comparisons(comparisons)
         files = publish_gate(store, gate_document(run_dir, baseline, thresholds, comparisons),
-                             history_path)
+                             history_path, boards_dir)
     out.print(f"report: {files.html}")
     out.print(f"        {files.markdown}, {files.summary_csv.name}, {files.mlperf_csv.name}, "
               f"{files.results_json.name}")

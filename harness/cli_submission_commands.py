@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from harness.cli_options import boards_dir_option
 from harness.cli_text import labelled
 from harness.submission.writer import DIVISIONS, STATUSES, SubmissionOptions, write_submission
 
@@ -29,14 +30,17 @@ err = Console(stderr=True, soft_wrap=True, markup=False)
 @click.option("--allow-unmeasured", is_flag=True,
               help="Also write simulated and emulated figures, marked as such in every file "
                    "(to rehearse a submission; never valid as one).")
+@boards_dir_option
 def submission(run_dir: Path, out_dir: Path, submitter: str, division: str, status: str,
-               benchmarks: tuple[str, ...], allow_unmeasured: bool) -> None:
+               benchmarks: tuple[str, ...], allow_unmeasured: bool,
+               boards_dir: Path | None) -> None:
     """Write RUN_DIR's MLPerf rule-mode figures as an MLPerf Tiny submission: per system
     and benchmark the runner's results.txt, results.json and log.txt, and a system
-    description per board (docs/mlperf.md)."""
+    description per board from the run's copy of its definition (RUN_DIR/boards/), else
+    --boards-dir's, else the project's (docs/mlperf.md)."""
     options = SubmissionOptions(out=out_dir, submitter=submitter, division=division,
                                 status=status, benchmarks=_pairs(benchmarks),
-                                allow_unmeasured=allow_unmeasured)
+                                allow_unmeasured=allow_unmeasured, boards_dir=boards_dir)
     summary = write_submission(run_dir, options)
     for job, reason in summary.skipped.items():
         err.print(labelled("skipped", "yellow", f"{job}: {reason}"))

@@ -27,9 +27,12 @@ class ReportFiles:
     results_json: Path
 
 
-def write_reports(store: RunStore, history: History | None = None) -> ReportFiles:
+def write_reports(store: RunStore, history: History | None = None,
+                  lab_dir: Path | None = None) -> ReportFiles:
+    """``lab_dir``: a lab's own board files, for a run whose folder has no copy of its
+    boards' definitions (harness/results/run_boards.py)."""
     write_results_json(store)
-    content = gather(store)
+    content = gather(store, lab_dir)
     run_dir = store.run_dir
     files = ReportFiles(run_dir / "report.md", run_dir / "report.html",
                         run_dir / "summary.csv", run_dir / "mlperf.csv", run_dir / RESULTS_JSON)
@@ -54,11 +57,11 @@ def publish_run(store: RunStore, history_path: Path | str | None) -> ReportFiles
     return write_reports(store, history)
 
 
-def publish_gate(store: RunStore, gate: dict[str, object], history_path: Path | str | None
-                 ) -> ReportFiles:
+def publish_gate(store: RunStore, gate: dict[str, object], history_path: Path | str | None,
+                 lab_dir: Path | None = None) -> ReportFiles:
     """A run gated against a baseline: the gate kept beside it (gate.json) and its reports
     written again, so their summaries name the regressions."""
     record_gate(store.run_dir, gate)
     history = History(history_path) if history_path is not None and \
         history_exists(history_path) else None
-    return write_reports(store, history)
+    return write_reports(store, history, lab_dir)

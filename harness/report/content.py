@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.report.cards import Card, cards_table, load_cards
@@ -11,6 +12,7 @@ from harness.report.glance import Glance, glance
 from harness.report.savings import Saving, savings_table, variant_savings
 from harness.report.summary import SummaryLine, summarise
 from harness.report.tables import Table, mlperf_tables, summary_table
+from harness.results.run_boards import BoardLookup
 from harness.results.store import RunStore
 
 if TYPE_CHECKING:
@@ -47,6 +49,7 @@ class ReportContent:
     notes: list[Caveat]
     skipped: list[tuple[str, str]]
     glance: Glance
+    boards: BoardLookup                 # where its board definitions are found
     study: StudySection | None = None   # harness study: the run folder's study.json
 
     def caveat_refs(self, lines: list[SummaryLine]) -> str:
@@ -59,19 +62,22 @@ class ReportContent:
                 f"appl{'y' if len(numbers) > 1 else 'ies'} (see Notes).")
 
 
-def gather(store: RunStore) -> ReportContent:
+def gather(store: RunStore, lab_dir: Path | None = None) -> ReportContent:
+    """``lab_dir``: a lab's own board files (``--boards-dir``), looked in after the run's
+    copies (harness/results/run_boards.py) and before the project's ``boards/``."""
     lines = summarise(store.read_rows())
+    boards = BoardLookup(store.run_dir, lab_dir)
     savings = variant_savings(lines)
     cards = load_cards(store.run_dir)
     outcomes = store.outcomes()
     return ReportContent(
         store=store, meta=store.metadata(), lines=lines, summary=summary_table(lines),
-        mlperf=mlperf_tables(lines), savings=savings,
+        mlperf=mlperf_tables(lines, boards), savings=savings,
         savings_table=savings_table(savings) if savings else None, cards=cards,
         cards_table=cards_table(cards) if cards else None,
         notes=_caveats(lines),
         skipped=[(j, e["message"]) for j, e in outcomes.items() if e["status"] == "skipped"],
-        glance=glance(lines, outcomes, load_gate(store.run_dir)),
+        glance=glance(lines, outcomes, load_gate(store.run_dir)), boards=boards,
         study=_study(store))
 
 

@@ -103,7 +103,7 @@ def render_html(content: ReportContent, history: History | None = None) -> str:
         c=content, g=content.glance, shown=SHOWN_ITEMS, source_note=SOURCE_NOTE.replace("**", ""),
         mlperf_note=MLPERF_RULES_NOTE, tradeoffs=[f for f in tradeoffs if f is not None],
         latency=with_caveats(_drawn(problems, "latency figure", latency_figure, run_dir,
-                                    content.lines), content.lines),
+                                    content.lines, content.boards), content.lines),
         first_trace=traces[0][1] if traces else None,
         trace_groups=[TraceGroup(board, figures) for board, figures in groups.items()
                       if figures],

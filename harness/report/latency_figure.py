@@ -28,6 +28,7 @@ from harness.report.figures import (
 )
 from harness.report.summary import SummaryLine, sources_of
 from harness.report.system import system_info
+from harness.results.run_boards import BoardLookup
 
 MAX_JOBS = 60           # beyond this the figure would outgrow a screen; the table has the rest
 MAX_DOTS = 300          # runs drawn per job (evenly picked); the box uses them all
@@ -41,17 +42,19 @@ def cycles_path(run_dir: Path, job_key: str) -> Path:
     return run_dir / "raw" / (job_key.replace("/", "__") + ".cycles.npy")
 
 
-def latencies_ms(run_dir: Path, line: SummaryLine) -> np.ndarray | None:
+def latencies_ms(run_dir: Path, line: SummaryLine, boards: BoardLookup) -> np.ndarray | None:
     """Per-run latency from the cycles and the board definition's clock."""
     path = cycles_path(run_dir, line.key)
-    clock = system_info(line.board_def).clock_hz
+    clock = system_info(line.board_def, boards).clock_hz
     if not path.is_file() or clock is None:
         return None
     return np.load(path, allow_pickle=False).astype(np.float64) / clock * 1e3
 
 
-def latency_figure(run_dir: Path, lines: list[SummaryLine]) -> ReportFigure | None:
-    series = [(s, ms) for s in lines if (ms := latencies_ms(run_dir, s)) is not None and len(ms)]
+def latency_figure(run_dir: Path, lines: list[SummaryLine], boards: BoardLookup
+                   ) -> ReportFigure | None:
+    series = [(s, ms) for s in lines
+              if (ms := latencies_ms(run_dir, s, boards)) is not None and len(ms)]
     if not series:
         return None
     shown = series[:MAX_JOBS]

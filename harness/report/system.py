@@ -1,4 +1,5 @@
-"""The system columns of an MLPerf-Tiny-style table, from the board definitions."""
+"""The system columns of an MLPerf-Tiny-style table, from the board definitions (the
+run's own copies first: harness/results/run_boards.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ import logging
 from dataclasses import dataclass
 from functools import cache
 
-from harness.config.board import find_board
 from harness.errors import ConfigError
+from harness.results.run_boards import BoardLookup
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +31,11 @@ class SystemInfo:
 
 
 @cache
-def system_info(board_def: str) -> SystemInfo:
-    """The board definition's facts; a definition not found here still gives a row."""
+def system_info(board_def: str, boards: BoardLookup) -> SystemInfo:
+    """The board definition's facts, from where ``boards`` looks (cached by both: two
+    runs may hold different definitions of one id); one not found still gives a row."""
     try:
-        board = find_board(board_def)
+        board = boards.find(board_def)
     except ConfigError as exc:
         log.warning("report: %s", exc)
         return SystemInfo(board_def, board_def, "unknown (no board definition)", None, "unknown")

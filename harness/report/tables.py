@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from harness.kernels import split_board_label
 from harness.report.summary import SummaryLine, sources_of
 from harness.report.system import KERNEL_LIBRARIES, framework, system_info
+from harness.results.run_boards import BoardLookup
 
 
 @dataclass(frozen=True)
@@ -135,8 +136,11 @@ def _rules(line: SummaryLine) -> dict[str, Cell]:
             "mlperf_energy_uj": _num(line.value("mlperf_energy_per_inference"), 1)}
 
 
-def mlperf_tables(lines: list[SummaryLine]) -> list[Table]:
-    """One table per benchmark (model), systems as rows, as MLPerf Tiny publishes them."""
+def mlperf_tables(lines: list[SummaryLine], boards: BoardLookup | None = None) -> list[Table]:
+    """One table per benchmark (model), systems as rows, as MLPerf Tiny publishes them;
+    each board described by its definition where ``boards`` finds it (None: in the
+    project's ``boards/``)."""
+    boards = boards or BoardLookup()
     tables = []
     for model in dict.fromkeys(s.model for s in lines):
         table = Table(model, [
@@ -151,7 +155,7 @@ def mlperf_tables(lines: list[SummaryLine]) -> list[Table]:
             Column("mlperf_energy_uj", "µJ/inf. (MLPerf rules)", True), Column("source", "Source")])
         mine = [s for s in lines if s.model == model]
         for s in mine:
-            system = system_info(s.board_def)
+            system = system_info(s.board_def, boards)
             table.rows.append({
                 "benchmark": Cell(model), "board": Cell(f"{system.name} ({s.board})"),
                 "protocol": Cell(s.protocol), "processor": Cell(system.processor),

@@ -26,9 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.compress.variants import AS_IS
-from harness.config.board import BoardSpec, find_board
+from harness.config.board import BoardSpec
 from harness.errors import ConfigError, HarnessError
 from harness.results.mlperf_record import MlperfRecord, load_records
+from harness.results.run_boards import BoardLookup
 from harness.results.store import METADATA_JSON, RunStore, write_atomic
 from harness.submission.runner_files import (
     TestFiles,
@@ -61,6 +62,8 @@ class SubmissionOptions:
     status: str = "available"
     benchmarks: dict[str, str] = field(default_factory=dict)  # model id -> benchmark
     allow_unmeasured: bool = False
+    #: a lab's own board files, looked in after the run's copies (RUN_DIR/boards/)
+    boards_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -105,9 +108,10 @@ def write_submission(run_dir: Path, options: SubmissionOptions) -> SubmissionSum
             + "; --allow-unmeasured writes them, marked as such in every file")
     summary = SubmissionSummary(options.out / options.division / options.submitter)
     entries: dict[tuple[str, str], _Entry] = {}
-    names = _system_names(records)
+    boards = BoardLookup(run_dir, options.boards_dir)
+    names = _system_names(records, boards)
     for record in records:
-        entry_or_reason = _admit(record, done, options)
+        entry_or_reason = _admit(record, done, options, boards)
         if isinstance(entry_or_reason, str):
             summary.skipped[record.job] = entry_or_reason
             continue
@@ -140,7 +144,8 @@ def _check_options(options: SubmissionOptions) -> None:
                               f"{SUBMITTABLE}")
 
 
-def _admit(record: MlperfRecord, done: set[str], options: SubmissionOptions) -> _Entry | str:
+def _admit(record: MlperfRecord, done: set[str], options: SubmissionOptions,
+           boards: BoardLookup) -> _Entry | str:
     """The record as a submission entry, or why a submission cannot carry it."""
     if record.job not in done:
         return "the job did not finish (jobs.jsonl has no 'done' for it)"
@@ -168,19 +173,19 @@ def _admit(record: MlperfRecord, done: set[str], options: SubmissionOptions) -> 
         return (f"the closed division takes the reference model as it is; variant "
                 f"{record.variant} belongs in --division open")
     try:
-        board = find_board(record.board_def)
+        board = boards.find(record.board_def)
     except ConfigError as exc:
         return f"no board definition for its system description: {exc}"
     return _Entry(record, benchmark, board)
 
 
-def _system_names(records: list[MlperfRecord]) -> dict[str, str]:
+def _system_names(records: list[MlperfRecord], lookup: BoardLookup) -> dict[str, str]:
     """Job -> system folder: the board's name, then the variant and an unmeasured source;
     two bench boards of one definition also get their bench id."""
     base: dict[str, str] = {}
     boards: dict[str, set[str]] = {}
     for r in records:
-        name = _board_name(r) or r.board_def
+        name = _board_name(r, lookup) or r.board_def
         if r.variant != AS_IS:
             name += f"_{r.variant}"
         if r.source != MEASURED:
@@ -191,9 +196,9 @@ def _system_names(records: list[MlperfRecord]) -> dict[str, str]:
             for r in records}
 
 
-def _board_name(record: MlperfRecord) -> str:
+def _board_name(record: MlperfRecord, boards: BoardLookup) -> str:
     try:
-        name = find_board(record.board_def).name
+        name = boards.find(record.board_def).name
     except ConfigError:
         return ""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")
