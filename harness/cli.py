@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 
 import click
@@ -12,6 +13,7 @@ from rich.logging import RichHandler
 from harness import __version__
 from harness.cli_text import labelled
 from harness.errors import ConfigError, ExitCode, HarnessError
+from harness.interrupts import signal_of, stop_signals_interrupt
 
 # An error names a path: never wrap it; nor read it as markup (cli_text.py).
 console = Console(stderr=True, soft_wrap=True, markup=False)
@@ -29,11 +31,19 @@ def _setup_logging(verbose: int) -> None:
 
 
 class HarnessGroup(click.Group):
-    """Turn harness errors into one clear line and an exit code (`ExitCode`)."""
+    """Turn harness errors into one clear line and an exit code (`ExitCode`); SIGTERM
+    stops every command as Ctrl-C does (harness/interrupts.py)."""
 
     def invoke(self, ctx: click.Context):
         try:
-            return super().invoke(ctx)
+            with stop_signals_interrupt():
+                return super().invoke(ctx)
+        except KeyboardInterrupt as exc:   # the clean-up (places released) has run
+            signum = signal_of(exc)
+            code = ExitCode.TERMINATED if signum == signal.SIGTERM else ExitCode.INTERRUPTED
+            console.print(labelled("stopped:", "bold red",
+                                   f"{signal.Signals(signum).name} (exit {int(code)})"))
+            sys.exit(code)
         except ConfigError as exc:
             console.print(labelled("error:", "bold red", str(exc)))
             sys.exit(ExitCode.CONFIG)
@@ -66,7 +76,7 @@ def main(ctx: click.Context, verbose: int) -> None:
 
     Start with `harness check BENCH.yaml`, then `harness run BENCH.yaml`. Exit codes:
     0 ok, 1 error, 2 bad command line, bench or board file, 3 a job failed, 4 a
-    regression against the baseline.
+    regression against the baseline, 130 Ctrl-C, 143 SIGTERM (a run is then resumable).
     """
     ctx.meta["verbose"] = verbose
     _setup_logging(verbose)

@@ -13,6 +13,8 @@ class ExitCode(IntEnum):
     CONFIG = 2         # a bad command line, bench or board file (and `check` errors)
     JOB_FAILED = 3     # the run finished, but at least one job failed
     REGRESSION = 4     # a figure regressed against the baseline (run --baseline, compare)
+    INTERRUPTED = 130  # stopped by Ctrl-C (128 + SIGINT): places released, resumable
+    TERMINATED = 143   # stopped by SIGTERM (128 + SIGTERM), as by Ctrl-C
 
 
 class HarnessError(Exception):
