@@ -79,12 +79,16 @@ _mlperf_opt = click.option(
                    "$LG_COORDINATOR).")
 @click.option("--place-wait", type=click.FloatRange(min=0), default=600.0, show_default=True,
               metavar="SECONDS", help="How long to wait for a place someone else holds.")
+@click.option("--reclaim-stale-places", is_flag=True,
+              help="Release and use a place this host and user still hold for a harness "
+                   "process that is gone (SIGKILLed before it released it); without it the "
+                   "run stops naming such places. Never takes another user's place.")
 def run(bench_file: Path, results_dir: Path | None, mlperf_dir: Path | None, run_id: str | None,
         seed: int, history_path: str | None, baseline: Path | None, mlperf: bool,
         junit: Path | None, boards: tuple[str, ...], models: tuple[str, ...],
         variants: tuple[str, ...], modes: tuple[str, ...], dry_run: bool,
         boards_dir: Path | None, max_jobs: int | None, farm: bool, coordinator: str | None,
-        place_wait: float) -> None:
+        place_wait: float, reclaim_stale_places: bool) -> None:
     """Run every board x model x variant of BENCH_FILE and write results/<run-id>/.
 
     Exit status 3 when a job failed, 4 on a regression against --baseline."""
@@ -105,7 +109,8 @@ def run(bench_file: Path, results_dir: Path | None, mlperf_dir: Path | None, run
         results_dir=results_dir, mlperf_dir=mlperf_dir or mlperf_tiny_dir(),
         cache_dir=default_cache_dir(), run_id=run_id, seed=seed,
         history_path=history_target(history_path, bench, results_dir / DEFAULT_NAME),
-        jobs=max_jobs, farm=farm, coordinator=coordinator, place_wait_s=place_wait)
+        jobs=max_jobs, farm=farm, coordinator=coordinator, place_wait_s=place_wait,
+        reclaim_stale_places=reclaim_stale_places)
     with RunProgress(err, plan_jobs(bench)) as on_job:
         summary = run_bench(bench, options, on_job)
     for key, reason in summary.skipped.items():

@@ -9,13 +9,15 @@ already in results.csv.
 from __future__ import annotations
 
 import logging
+import signal
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.config.bench import Bench
 from harness.farm.coordinator import FarmClient, coordinator_address
-from harness.farm.places import check_place_tags
+from harness.farm.places import check_left_behind, check_place_tags, plan_on_farm
+from harness.interrupts import signal_of
 from harness.models.resolve import ResolvedModel, copy_cards, resolve_model
 from harness.plan import Job, plan_jobs
 from harness.preflight import Finding, check_built, check_setup, raise_on_errors
@@ -43,6 +45,8 @@ class RunOptions:
     farm: bool = False             # spread jobs over every free place of their board's kind
     coordinator: str | None = None     # labgrid coordinator (else the bench's, LG_COORDINATOR)
     place_wait_s: float = PLACE_WAIT_S  # how long a place someone else holds is waited for
+    #: take back places this host and user still hold for a harness process that is gone
+    reclaim_stale_places: bool = False
 
 
 @dataclass
@@ -73,17 +77,18 @@ def run_bench(bench: Bench, options: RunOptions, on_job: OnJob | None = None) ->
     _preflight(check_setup(bench))  # cheap checks before any variant is built
     models = prepare_models(bench, options)
     _preflight(check_built(bench, models))
-    farm = _connect_farm(bench, options)    # places checked before anything is written
+    run_id = options.run_id or new_run_id(bench.spec.name)
+    farm = _connect_farm(bench, options, run_id)    # places checked before anything is written
     try:
-        return _run(bench, options, models, farm, on_job)
+        return _run(bench, options, run_id, models, farm, on_job)
     finally:
         if farm is not None:    # also on Ctrl-C and on failure: every place we hold goes back
             farm.client.close()
 
 
-def _run(bench: Bench, options: RunOptions, models: dict[tuple[str, str], ResolvedModel],
-         farm: FarmSettings | None, on_job: OnJob | None) -> RunSummary:
-    run_id = options.run_id or new_run_id(bench.spec.name)
+def _run(bench: Bench, options: RunOptions, run_id: str,
+         models: dict[tuple[str, str], ResolvedModel], farm: FarmSettings | None,
+         on_job: OnJob | None) -> RunSummary:
     store = RunStore(options.results_dir / run_id)
     project = bench.base_dir
     if options.run_id and store.csv_path.parent.exists():
@@ -119,6 +124,11 @@ def _run(bench: Bench, options: RunOptions, models: dict[tuple[str, str], Resolv
                         writer, run_id, options.seed, results, on_job)
     try:
         run_workers(pending, attempts, options.jobs, farm, spread=options.farm)
+    except KeyboardInterrupt as exc:    # Ctrl-C or SIGTERM (harness/interrupts.py)
+        log.warning("run %s stopped by %s: the jobs done are kept in %s; --resume %s runs "
+                    "the rest", run_id, signal.Signals(signal_of(exc)).name, store.csv_path,
+                    run_id)
+        raise
     finally:
         writer.close()
     summary.completed += results.completed
@@ -127,19 +137,23 @@ def _run(bench: Bench, options: RunOptions, models: dict[tuple[str, str], Resolv
     return summary
 
 
-def _connect_farm(bench: Bench, options: RunOptions) -> FarmSettings | None:
+def _connect_farm(bench: Bench, options: RunOptions, run_id: str) -> FarmSettings | None:
     """The coordinator, when the bench has places or the run spreads over the farm; each
-    named place must exist and be tagged with its board's definition."""
+    named place must exist and be tagged with its board's definition, and none may be
+    left acquired by a harness process of this host that is gone (unless reclaimed)."""
     placed = [(i, b) for i, b in enumerate(bench.spec.boards) if b.place is not None]
     if not placed and not options.farm:
         return None
-    client = FarmClient(coordinator_address(options.coordinator, bench.spec.coordinator))
+    client = FarmClient(coordinator_address(options.coordinator, bench.spec.coordinator),
+                        run=run_id)
     try:
         if not options.farm:
             for i, board in placed:
                 assert board.place is not None
                 check_place_tags(client.place(board.place), bench.boards[board.id].id,
                                  f"{bench.path}: boards[{i}].place")
+        used = {n for a in plan_on_farm(bench, client.places(), options.farm) for n in a.places}
+        check_left_behind(client, sorted(used), options.reclaim_stale_places)
     except BaseException:
         client.close()
         raise

@@ -35,6 +35,13 @@ def model_cache(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def state_dir(tmp_path_factory) -> Path:
+    """HARNESS_STATE_DIR (labgrid place leases) for the whole session, never the user's."""
+    os.environ["HARNESS_STATE_DIR"] = str(tmp_path_factory.mktemp("harness-state"))
+    return Path(os.environ["HARNESS_STATE_DIR"])
+
+
+@pytest.fixture(scope="session", autouse=True)
 def offline_pio_registry() -> str:
     """PlatformIO's registry, for every test: a refused port. On an online machine a build
     would otherwise install platforms where tests expect the offline hint; the tests of

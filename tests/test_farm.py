@@ -294,3 +294,127 @@ def test_farm_command_lists_places_holders_and_where_jobs_would_run(farm, tmp_pa
     assert "p1, p2, p3" in lines["l4-a"] and "p1, p2, p3" in lines["l4-b"]
     lines = {line.split()[0]: line for line in placed.output.splitlines() if line.strip()}
     assert "local board (no place)" in lines["l4-a"] and " p2 " in lines["l4-b"] + " "
+
+
+# --- a CI cancels the run (SIGTERM), or kills it (SIGKILL) -----------------------------------
+
+def _me(farm: LoopbackFarm) -> str:
+    with farm.client() as client:
+        return client.me
+
+
+def _harness_run(bench: Path, *options: str) -> subprocess.Popen:
+    return subprocess.Popen([HARNESS, "run", str(bench), "--results-dir",
+                             str(bench.parent / "results"), "--mlperf-dir", str(bench.parent),
+                             *options], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def _wait_until(proc: subprocess.Popen, ready, what: str, timeout: float = 120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if found := ready():
+            return found
+        time.sleep(0.1)
+    proc.kill()
+    pytest.fail(f"the run never got to {what} (exit {proc.wait()}): {proc.communicate()[0]}")
+
+
+def _serving(farm: LoopbackFarm, name: str, holder: str) -> bool:
+    """Is ``name`` acquired by ``holder``, its serial port served (the acquire done)?"""
+    with farm.client() as client:
+        place = client.place(name)
+    serial = place.first("NetworkSerialPort")
+    return place.acquired == holder and serial is not None and bool(serial.params.get("port"))
+
+
+def _done_jobs(results: Path) -> list[str]:
+    runs = list(results.glob("*-farm"))
+    if not runs or not (runs[0] / "jobs.jsonl").exists():
+        return []
+    lines = (runs[0] / "jobs.jsonl").read_text().splitlines()
+    return [json.loads(line)["job"] for line in lines if '"done"' in line]
+
+
+def test_sigterm_releases_every_place_keeps_done_jobs_and_the_run_resumes(farm, tmp_path):
+    # the nightly's case: four jobs spread over the three places, cancelled by its CI
+    bench = _bench(farm, tmp_path, [{"id": f"l4-{i}"} for i in range(4)], modes=LONG)
+    results = tmp_path / "results"
+    proc = _harness_run(bench, "--farm")
+    me = _me(farm)
+    # a job done, the fourth started where it ran: every place is held (the others wait
+    # while a job is out, as one may come back)
+    _wait_until(proc, lambda: _done_jobs(results)
+                and set(_holders(farm).values()) == {me}, "a done job with all places held")
+    proc.send_signal(signal.SIGTERM)
+    output = proc.communicate(timeout=60)[0]
+    assert proc.returncode == 143, output
+    assert "stopped: SIGTERM (exit 143)" in output
+    (run_dir,) = results.glob("*-farm")
+    assert f"--resume {run_dir.name} runs the rest" in output
+    assert _holders(farm) == {"p1": None, "p2": None, "p3": None}, output
+    done = _done_jobs(results)
+    assert 1 <= len(done) < 4, output
+    kept = _rows(run_dir)     # the done jobs' rows, and only theirs
+    assert {r["board"] for r in kept} == {job.split("/")[0] for job in done}
+
+    summary = _run(bench, farm=True, run_id=run_dir.name)     # the resume
+    assert sorted(summary.completed) == [f"l4-{i}/m0/as-is" for i in range(4)]
+    assert not summary.failed
+    rows = _rows(run_dir)
+    assert rows[:len(kept)] == kept        # kept as they were
+    per_job: dict[str, list[str]] = {}
+    for r in rows:
+        per_job.setdefault(r["board"], []).append(r["metric"])
+    assert len(per_job) == 4
+    assert all(sorted(m) == sorted(per_job["l4-0"]) and len(m) == len(set(m))
+               for m in per_job.values())      # every job's rows once
+    assert _holders(farm) == {"p1": None, "p2": None, "p3": None}
+
+
+def test_sigkill_leaves_a_place_the_next_run_names_and_takes_back_when_told(farm, tmp_path):
+    bench = _bench(farm, tmp_path, [{"id": "l4", "place": "p2"}], modes=LONG)
+    proc = _harness_run(bench)
+    me = _me(farm)
+    _wait_until(proc, lambda: _serving(farm, "p2", me), "holding p2")
+    time.sleep(1.0)     # its job is under way (a kill inside labgrid's acquire is another case)
+    proc.kill()         # a CI's SIGKILL: nothing runs on the way out
+    proc.communicate(timeout=30)
+    assert _holders(farm)["p2"] == me       # labgrid keeps it acquired by this host/user
+    (run_dir,) = (tmp_path / "results").glob("*-farm")
+
+    started = time.monotonic()              # not waited for: it would never come free
+    with pytest.raises(FarmError) as stopped:
+        _run(bench, run_id=run_dir.name, wait=60)
+    assert time.monotonic() - started < 20
+    message = str(stopped.value)
+    assert f"place 'p2' is still acquired by {me} (this host and user) for harness run " \
+           f"{run_dir.name} (pid {proc.pid}," in message
+    assert f"labgrid-client -x {farm.address} -p p2 release-from {me}" in message
+    assert "--reclaim-stale-places" in message
+    assert _holders(farm)["p2"] == me
+
+    summary = _run(bench, run_id=run_dir.name, reclaim_stale_places=True)
+    assert summary.completed == ["l4/m0/as-is"], summary.failed
+    assert _holders(farm)["p2"] is None
+
+
+def test_reclaim_never_takes_a_place_no_dead_harness_run_left(farm, tmp_path):
+    # p1: another user's; p3: this host and user's, acquired by hand (no harness lease)
+    _labgrid_client(farm, "-p", "p1", "acquire")
+    subprocess.run([str(Path(sys.executable).parent / "labgrid-client"), "-x", farm.address,
+                    "-p", "p3", "acquire"], check=True, capture_output=True, timeout=30)
+    try:
+        bench = _bench(farm, tmp_path, [{"id": "a", "place": "p1"}, {"id": "b", "place": "p3"}])
+        summary = _run(bench, wait=1.5, reclaim_stale_places=True)
+        me = _me(farm)
+        assert sorted(summary.failed.values()) == [
+            "place 'p1' is held by lab-pc/alice; waited 2 s for it (it is not taken from its "
+            "holder)",
+            f"place 'p3' is held by {me}; waited 2 s for it (it is not taken from its holder)"]
+        assert _holders(farm) == {"p1": "lab-pc/alice", "p2": None, "p3": me}
+    finally:
+        _labgrid_client(farm, "-p", "p1", "release")
+        subprocess.run([str(Path(sys.executable).parent / "labgrid-client"), "-x",
+                        farm.address, "-p", "p3", "release"], check=True, capture_output=True,
+                       timeout=30)

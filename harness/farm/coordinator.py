@@ -9,6 +9,10 @@ round trip.
 
 The address is ``--coordinator``, else the bench's ``coordinator`` key, else
 labgrid's own ``LG_COORDINATOR``; a bare host gets labgrid's port 20408.
+
+While it holds a place, the client holds the place's lease on this host
+(harness/farm/leases.py), so a place left acquired by a harness process that is
+gone (SIGKILL) can be told from one a live run works on (`left_behind`).
 """
 
 from __future__ import annotations
@@ -21,9 +25,14 @@ import threading
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, TypeVar
 
 from harness.errors import BoardError, ConfigError
+from harness.farm import leases
+from harness.interrupts import shielded
+from harness.paths import default_state_dir
 
 log = logging.getLogger(__name__)
 
@@ -93,14 +102,22 @@ class Place:
 
 
 class FarmClient:
-    """A connection to one coordinator, usable from any thread."""
+    """A connection to one coordinator, usable from any thread. ``run`` names the harness
+    run whose places these are (in their leases); ``state_dir`` holds the leases."""
 
-    def __init__(self, address: str, connect_timeout: float = CONNECT_TIMEOUT_S) -> None:
+    def __init__(self, address: str, connect_timeout: float = CONNECT_TIMEOUT_S,
+                 run: str = "", state_dir: Path | None = None) -> None:
         self.address = address
+        self.run = run
+        self._state_dir = state_dir or default_state_dir()
         self._loop = _shared_loop()
         self._held: dict[str, str | None] = {}   # place -> reservation token, held by us
+        self._leases: dict[str, leases.Lease] = {}  # place -> its lease, while held
         self._tokens: set[str] = set()            # every reservation we have not cancelled
         self._lock = threading.Lock()
+        self._acquiring = 0         # acquire requests in flight
+        self._closing = False       # close() has begun: nothing more is acquired
+        self._settled = threading.Condition(self._lock)
         self._session = self._call(self._connect(), connect_timeout)
 
     # --- plumbing --------------------------------------------------------------------
@@ -138,12 +155,18 @@ class FarmClient:
         return reply
 
     def close(self) -> None:
-        """Release what we hold, cancel our reservations, disconnect."""
-        self.release_all()
-        try:
-            self._call(self._disconnect(), 5.0)
-        except FarmError as exc:
-            log.warning("%s", exc)
+        """Release what we hold, cancel our reservations, disconnect. Ctrl-C and SIGTERM
+        wait until it is done (harness/interrupts.py); workers acquire nothing more, and
+        an acquire already asked for is waited for, so its place is released too."""
+        with shielded():
+            with self._lock:
+                self._closing = True
+                self._settled.wait_for(lambda: not self._acquiring, CALL_TIMEOUT_S)
+            self.release_all()
+            try:
+                self._call(self._disconnect(), 5.0)
+            except FarmError as exc:
+                log.warning("%s", exc)
 
     async def _disconnect(self) -> None:
         await self._session.stop()
@@ -265,34 +288,100 @@ class FarmClient:
         if place.lost:     # acquiring would give us a place without its board
             raise FarmError(f"place {name!r} cannot run jobs: {place.lost}")
         with self._lock:     # before asking: a Ctrl-C from here on releases it
+            if self._closing:
+                raise FarmError(f"place {name!r}: not acquired: the run is stopping")
             self._held[name] = token
+            self._acquiring += 1
         try:
+            self._take_lease(name, token)
             self._call(self._rpc("AcquirePlace", pb.AcquirePlaceRequest(placename=name),
                                  f"place {name!r}: acquire"))
         except BaseException:
             with self._lock:
                 self._held.pop(name, None)
+                lease = self._leases.pop(name, None)
+            if lease is not None:
+                lease.release()
             raise
+        finally:
+            with self._lock:
+                self._acquiring -= 1
+                self._settled.notify_all()
         log.info("acquired place %s", name)
         return self.place(name)
 
+    def _lease_path(self, name: str) -> Path:
+        return leases.lease_path(self._state_dir, self.address, name)
+
+    def _take_lease(self, name: str, token: str | None) -> None:
+        record = leases.LeaseRecord(name, self.address, self.me, self.run, os.getpid(),
+                                    datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                                    token)
+        lease = leases.take(self._lease_path(name), record)
+        if lease is None:   # the coordinator gave it to us, yet a live process here has it
+            _, other = leases.read(self._lease_path(name))
+            whose = f" (run {other.run}, pid {other.pid})" if other else ""
+            raise FarmError(f"place {name!r}: another harness process on this host still "
+                            f"holds its lease{whose}; it is not used twice")
+        with self._lock:
+            self._leases[name] = lease
+
+    def holds(self, name: str) -> bool:
+        """Do we hold place ``name`` (acquired, or being acquired) now?"""
+        with self._lock:
+            return name in self._held
+
     def release(self, name: str) -> None:
         """Release a place we hold, and cancel its reservation (never raises: a place whose
-        exporter is gone is released as far as the coordinator lets us)."""
+        exporter is gone is released as far as the coordinator lets us). Only while we
+        hold it: a place someone took from us (release --kick) is not taken from them."""
         from labgrid.remote.generated import labgrid_coordinator_pb2 as pb
 
         with self._lock:
             if name not in self._held:
                 return
             token = self._held.pop(name)
+            lease = self._leases.pop(name, None)
         try:
-            self._call(self._rpc("ReleasePlace", pb.ReleasePlaceRequest(placename=name),
+            self._call(self._rpc("ReleasePlace",
+                                 pb.ReleasePlaceRequest(placename=name, fromuser=self.me),
                                  f"place {name!r}: release"), 10.0)
             log.info("released place %s", name)
-        except FarmError as exc:
+            if lease is not None:
+                lease.release()
+        except FarmError as exc:    # still held: the lease keeps its record (left_behind)
             log.warning("%s", exc)
+            if lease is not None:
+                lease.abandon()
         if token is not None:
             self.cancel(token)
+
+    def left_behind(self, name: str) -> leases.LeaseRecord | None:
+        """The lease of a harness process on this host that acquired place ``name`` and
+        ended without releasing it (SIGKILL, a crash, its host went down), if this host
+        and user hold the place still; None otherwise (free, someone else's, a live run's,
+        or acquired by hand: no lease names it)."""
+        place = self.place(name)
+        if place.acquired != self.me:
+            return None
+        alive, record = leases.read(self._lease_path(name))
+        if alive or record is None or record.place != name or record.holder != self.me:
+            return None
+        return record
+
+    def reclaim(self, name: str, record: leases.LeaseRecord) -> None:
+        """Release a place `left_behind` found (only if ``record``'s holder still has it),
+        cancel the ended process's reservation, and clear its lease."""
+        from labgrid.remote.generated import labgrid_coordinator_pb2 as pb
+
+        self._call(self._rpc("ReleasePlace",
+                             pb.ReleasePlaceRequest(placename=name, fromuser=record.holder),
+                             f"place {name!r}: release"), 10.0)
+        if record.token is not None:
+            with self._lock:
+                self._tokens.add(record.token)
+            self.cancel(record.token)
+        leases.clear(self._lease_path(name))
 
     def release_all(self) -> None:
         """Everything we hold or wait for: released and cancelled (run end, failure, Ctrl-C)."""

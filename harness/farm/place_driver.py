@@ -45,7 +45,11 @@ class PlaceAccess:
                    dict(power.params) if power is not None else None, client)
 
     def lost(self) -> str | None:
-        """Why the place can no longer run the job (its exporter went away), or None."""
+        """Why the place can no longer run the job (its exporter went away, or the run
+        released it on its way out: no power cycle may then touch a board that is
+        someone else's), or None."""
+        if not self.client.holds(self.name):
+            return "the run released it (it is stopping)"
         try:
             place = self.client.place(self.name)
         except FarmError as exc:

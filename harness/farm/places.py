@@ -8,14 +8,17 @@ every place so tagged.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from harness.config.bench import Bench
-from harness.farm.coordinator import FarmError, Place
+from harness.farm.coordinator import FarmClient, FarmError, Place
 from harness.plan import plan_jobs
 
+log = logging.getLogger(__name__)
 TAG = "board"
+RECLAIM_OPTION = "--reclaim-stale-places"
 
 
 def check_place_tags(place: Place, definition: str, where: str) -> None:
@@ -26,6 +29,31 @@ def check_place_tags(place: Place, definition: str, where: str) -> None:
         raise FarmError(f"{where}: place {place.name!r} {has}, but the bench board is a "
                         f"{definition}; tag it with labgrid-client -p {place.name} set-tags "
                         f"{TAG}={definition}, or name a place that holds a {definition}")
+
+
+def check_left_behind(client: FarmClient, names: Iterable[str], reclaim: bool) -> None:
+    """Places among ``names`` that this host and user still hold for a harness process
+    that has ended (SIGKILLed before it could release them) are never waited for: they
+    would never come free. Without ``reclaim``: FarmError naming each, its run and the
+    command that releases it. With it: released (only while that holder still has
+    them, labgrid's release-from) for this run to acquire. Places other users or live
+    runs hold are left alone either way."""
+    left = {name: record for name in names
+            if (record := client.left_behind(name)) is not None}
+    if reclaim:
+        for name, record in left.items():
+            log.warning("place %s: taking it back from harness run %s (pid %d, ended "
+                        "without releasing it)", name, record.run or "?", record.pid)
+            client.reclaim(name, record)
+        return
+    if left:
+        raise FarmError("; ".join(
+            f"place {name!r} is still acquired by {r.holder} (this host and user) for "
+            f"harness run {r.run or '?'} (pid {r.pid}, since {r.since}), which ended without "
+            f"releasing it; release it with labgrid-client -x {client.address} -p {name} "
+            f"release-from {r.holder}" for name, r in left.items())
+            + f"; or run again with {RECLAIM_OPTION} to take "
+            + ("them" if len(left) > 1 else "it") + " back (--resume RUN finishes a killed run)")
 
 
 def tags_text(tags: Mapping[str, str]) -> str:
