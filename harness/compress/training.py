@@ -62,7 +62,8 @@ def train_data(model: Any, train: Dataset, what: str) -> TrainData:
         out_shape = tuple(model.output_shape[1:])
         return TrainData(x[normal], x[normal].reshape(int(normal.sum()), *out_shape), "mse",
                          "reconstruction of the normal samples")
-    y = model.predict(x, batch_size=256, verbose=0)
+    with quiet_native("labelling with the source model"):   # predict's tf.data graph logs
+        y = model.predict(x, batch_size=256, verbose=0)
     loss = "categorical_crossentropy" if ends_in_softmax(model) else "mse"
     return TrainData(x, y, loss, "source model outputs (dataset unlabelled)")
 
