@@ -71,6 +71,12 @@ class BoardError(HarnessError):
     """A board cannot be built for, flashed, launched or reached."""
 
 
+class NoResetLine(BoardError):
+    """The host has no line to reset this board with (board file ``serial.reset_line:
+    none``): only a power-cycle through a monitor that sources it, or a hand on RESET,
+    brings it back from a hang."""
+
+
 class MeasurementError(HarnessError):
     """A measurement produced no trustworthy figure (no marker windows, dropped samples)."""
 

@@ -17,7 +17,7 @@ import serial
 from harness.boards.driver import LinkHint, Source, register_driver
 from harness.boards.usb_ports import find_port
 from harness.config.board import BoardSpec
-from harness.errors import BoardError
+from harness.errors import BoardError, NoResetLine
 from harness.firmware.elf_size import elf_sizes
 from harness.firmware.pio_project import PioBuild, build_firmware
 from harness.firmware.platformio import upload
@@ -52,9 +52,10 @@ class HardwareDriver:
 
     def reset(self) -> None:
         """Pulse EN through RTS, as esptool does, on boards whose bridge wires it."""
-        if not self._board.serial.resets_on_open:
-            raise BoardError(f"board {self._board.id}: no reset line the host can drive; "
-                             "power-cycle it (a monitor that powers it can) or press RESET")
+        if self._board.serial.reset_line == "none":
+            raise NoResetLine(f"board {self._board.id}: no reset line the host can drive "
+                              "(serial.reset_line: none); power-cycle it (a monitor that "
+                              "sources it can) or press RESET")
         port = find_port(self._board, self._link, timeout=REAPPEAR_TIMEOUT_S)
         with serial.Serial() as line:    # not opened yet: set the lines before they toggle
             line.port, line.dtr, line.rts = port, False, True   # EN low, IO0 high: in reset

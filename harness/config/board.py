@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -49,11 +49,28 @@ class Serial(_Strict):
                                             description="what a native USB CDC link carries")
     usb_vid_pid: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{4}:[0-9a-fA-F]{4}$")
     resets_on_open: bool = False
+    reset_line: Literal["rts", "none"] = Field(
+        default="none",
+        description="rts: the USB bridge's RTS drives the chip's reset (EN), as on the "
+        "ESP32-DevKitC, so the host can reset a hung board; none: only a power-cycle or "
+        "the RESET button can. Left out: rts when resets_on_open, else none")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reset_line_default(cls, data: Any) -> Any:
+        # a board that resets when its port opens has DTR/RTS wired to its reset
+        if isinstance(data, dict) and "reset_line" not in data:
+            return {**data, "reset_line": "rts" if data.get("resets_on_open") is True
+                    else "none"}
+        return data
 
     @model_validator(mode="after")
     def _cdc_rate(self) -> Serial:
         if self.transport == "usb-cdc" and self.usb_cdc_bytes_per_s is None:
             raise ValueError("a usb-cdc link needs usb_cdc_bytes_per_s (what it carries)")
+        if self.transport == "usb-cdc" and self.reset_line == "rts":
+            raise FieldError("reset_line", "a usb-cdc link is the MCU's own USB: there is "
+                             "no bridge whose RTS could reach its reset (say none)")
         return self
 
     @property
@@ -78,6 +95,12 @@ class Supply(_Strict):
     voltage_v: float = Field(gt=0, le=12)
     link_powers_board: bool = Field(
         default=False, description="the serial link's USB also powers the board (VBUS)")
+    # A running MCU drains the board's tens of µF below its brown-out level in tens of
+    # ms; 1 s also covers a firmware hung in a low-power wait, drawing little, on a
+    # board with more capacitance. A board that holds its supply longer says so here.
+    power_cycle_off_s: float = Field(
+        default=1.0, gt=0, le=60,
+        description="how long a power-cycle through a monitor leaves the board off")
 
 
 class EnergyLink(_Strict):
