@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,7 @@ from harness.dut.session import DutSession
 from harness.dut.transport import open_link
 from harness.errors import BoardError, HarnessError, MeasurementError, MonitorDisconnected
 from harness.farm.place_driver import PlaceAccess
-from harness.job_power import JobPower
+from harness.job_power import JobPower, power_cycler
 from harness.measure.accuracy import measure_accuracy
 from harness.measure.energy_run import measure_energy_per_inference
 from harness.measure.mlperf_job import run_mlperf_rules
@@ -95,7 +96,8 @@ def run_job(bench: Bench, job: Job, model_path: Path, store: RunStore, run_id: s
             stack.callback(power.close)
             power.open()
         url = board_link(driver, job.board, model_path)     # preflashed: found, not flashed
-        session = stack.enter_context(_session(job, board, driver, url, model_path))
+        session = stack.enter_context(_session(job, board, driver, url, model_path,
+                                               power_cycler(power)))
         session.connect(READY_TIMEOUT_S)     # no READY: it booted before we listened
         hello = session.hello()
         _check_model(hello, model_path, job)
@@ -132,15 +134,17 @@ def _driver_for(bench: Bench, job: Job, board: BoardSpec, workdir: Path,
     return driver
 
 
-def _session(job: Job, board: BoardSpec, driver: BoardDriver, url: str,
-             model_path: Path) -> DutSession:
-    """A session that waits as long as this board needs and recovers it through its driver."""
+def _session(job: Job, board: BoardSpec, driver: BoardDriver, url: str, model_path: Path,
+             power_cycle: Callable[[], None] | None = None) -> DutSession:
+    """A session that waits as long as this board needs and recovers it through its driver,
+    or, hung with no reset line the host drives, by ``power_cycle`` (harness/job_power.py)."""
     def relink(timeout: float) -> serial.SerialBase:
         return open_link(driver.relink(timeout), baudrate=board.serial.baudrate)
 
     expected = estimate(inspect_tflite(model_path), board.core, board.build.kernels,
                         board.clock_hz).total_cycles / board.clock_hz
-    recovery = Recovery(board=job.board.id, reset=driver.reset, relink=relink)
+    recovery = Recovery(board=job.board.id, reset=driver.reset, relink=relink,
+                        power_cycle=power_cycle)
     return DutSession(open_link(url, baudrate=board.serial.baudrate),
                       bytes_per_s=board.serial.bytes_per_s, recovery=recovery,
                       expected_s_per_inference=expected)

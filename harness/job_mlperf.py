@@ -43,7 +43,7 @@ from harness.dut.mlperf_session import MlperfIdentity, MlperfOutputs, MlperfSess
 from harness.dut.recovery import Recovery
 from harness.dut.transport import open_link
 from harness.errors import BoardError, HarnessError
-from harness.job_power import JobPower
+from harness.job_power import JobPower, power_cycler
 from harness.measure.accuracy import measure_accuracy
 from harness.measure.performance import measure_lap_performance
 from harness.measure.recoveries import RecoveryWatch
@@ -100,7 +100,7 @@ def run_mlperf_job(bench: Bench, job: Job, board: BoardSpec, model_path: Path,
                     power.open()
                 url = board_link(driver, job.board, model_path)
                 session = stack.enter_context(_session(job, board, driver, url, codec, latency_s,
-                                                       timestamp_mode))
+                                                       timestamp_mode, power_cycler(power)))
                 session.wait_ready(READY_TIMEOUT_S)     # no banner: it booted before we listened
                 identity = session.identify()
                 _check_identity(identity, codec, job, model_path, timestamp_mode)
@@ -154,9 +154,11 @@ def _phases(job: Job, performance: bool, accuracy: bool,
 
 
 def _session(job: Job, board: BoardSpec, driver: BoardDriver, url: str, codec: MlperfCodec,
-             expected_s: float, timestamp_mode: str) -> MlperfSession:
+             expected_s: float, timestamp_mode: str,
+             power_cycle: Callable[[], None] | None = None) -> MlperfSession:
     """The session at the baud rate the DUT uses in this timestamp mode, with waits from
-    the latency model and a recovery through the board's driver."""
+    the latency model and a recovery through the board's driver, or by ``power_cycle``
+    through the monitor that sources it."""
     energy = timestamp_mode == "energy"
     baud = (board.energy_link.baudrate or board.serial.baudrate) if energy else \
         board.serial.baudrate
@@ -168,7 +170,8 @@ def _session(job: Job, board: BoardSpec, driver: BoardDriver, url: str, codec: M
     # a simulated or emulated board the harness did not start is not its to reset
     ours = job.board.firmware == "build" or board.kind == "hardware"
     recovery = Recovery(board=job.board.id, reset=driver.reset if ours else None,
-                        relink=relink if ours else None)
+                        relink=relink if ours else None,
+                        power_cycle=power_cycle if ours else None)
     return MlperfSession(open_link(url, baudrate=baud), codec, bytes_per_s=rate,
                          recovery=recovery, expected_s_per_inference=expected_s)
 

@@ -4,11 +4,15 @@ Labs wire energy runs so that the monitor is the board's only supply: it must be
 on before the board is flashed or its session opens, and the board's READY comes
 after power-up. A monitor that only measures (the board is powered elsewhere)
 is left as it is. A monitor lost mid-trace is opened again for the next attempt.
+A monitor that sources the board can also power-cycle it: how a hung board the
+host has no reset line to is brought back (``power_cycler``, harness/dut/recovery.py).
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 
 from harness.boards.driver import BoardDriver
 from harness.config.bench import BenchMonitor
@@ -48,6 +52,17 @@ class JobPower:
                      self._board.id)
         return monitor
 
+    def power_cycle(self) -> None:
+        """Off, long enough for the board's capacitors to drain below its brown-out level
+        (``supply.power_cycle_off_s``), then on: the board boots with its state lost."""
+        monitor = self.monitor
+        off_s = self._board.supply.power_cycle_off_s
+        log.warning("power-cycling %s through monitor %s (off %g s)", self._board.id,
+                    self.spec.id, off_s)
+        monitor.set_output(False)
+        time.sleep(off_s)
+        monitor.set_output(True)
+
     def close(self) -> None:
         if self._monitor is not None:
             self._monitor.close()
@@ -67,3 +82,9 @@ class JobPower:
             params.setdefault("disconnect_rate", self._faults.monitor_disconnect_rate)
             params.setdefault("seed", self._faults.seed)
         return params
+
+
+def power_cycler(power: JobPower | None) -> Callable[[], None] | None:
+    """What the session's recovery power-cycles a hung board with: the job's monitor,
+    when it is open and sources the board (call after ``power.open()``)."""
+    return power.power_cycle if power is not None and power.sources_board else None

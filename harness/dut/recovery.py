@@ -1,8 +1,9 @@
 """What a session may do to get a misbehaving board back, and how often.
 
 A board that resets mid-run (READY mid-command) has lost its input; one that stops
-answering is reset by its driver; one whose port vanished (USB re-enumeration) is
-looked for again. The session then uploads its input again and repeats the
+answering is reset by its driver or, when the host has no reset line to it,
+power-cycled through the monitor that sources it; one whose port vanished (USB
+re-enumeration) is looked for again. The session then uploads its input again and repeats the
 interrupted command. Every action is counted in the session's LinkStats, so rows
 say how many recoveries their figures survived.
 """
@@ -17,7 +18,14 @@ from typing import Literal, TypeVar
 import serial
 
 from harness.dut.transport import LinkStats
-from harness.errors import BoardError, LinkLost, ProtocolError
+from harness.errors import (
+    BoardError,
+    HarnessError,
+    LinkLost,
+    MonitorDisconnected,
+    NoResetLine,
+    ProtocolError,
+)
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
@@ -29,8 +37,10 @@ Relink = Callable[[float], serial.SerialBase]
 @dataclass(frozen=True)
 class Recovery:
     board: str                              # named in every message
-    reset: Callable[[], None] | None = None  # the driver's reset (or power-cycle)
+    reset: Callable[[], None] | None = None  # the driver's reset (NoResetLine: it has none)
     relink: Relink | None = None
+    #: off, the board's settle time, on, through the job's monitor when it sources the board
+    power_cycle: Callable[[], None] | None = None
     attempts: int = 5                       # recoveries per command before the job fails
     relink_timeout_s: float = 10.0          # re-enumeration takes 1-3 s on real USB
     ready_timeout_s: float = 5.0            # boot to READY after a reset (ROM text included)
@@ -133,26 +143,52 @@ class RecoveringSession:
             self._relink()
             return f"link lost, found again on {self.url}"
         if kind == "silent":
-            if self.recovery.reset is None:
-                raise BoardError(f"board {self.board_name} stopped answering during {what} "
-                                 f"and its driver cannot reset it: {problem}") from problem
-            self.stats.hang_resets += 1
-            try:
-                self.recovery.reset()
-            except BoardError as exc:
-                raise BoardError(f"board {self.board_name} stopped answering during {what} "
-                                 f"({problem}); resetting it failed: {exc}") from exc
+            how = self._bring_back(what, problem)
             try:
                 self._await_boot()
             except LinkLost:    # a USB board re-enumerates after its reset
                 self.stats.relinks += 1
                 self._relink()
             self._input_boot = -1
-            return "no reply: reset by its driver"
+            return f"no reply: {how}"
         self.stats.reboots += 1
         self._input_boot = -1
         self._after_reboot(problem)
         return f"the board reset itself ({problem})"
+
+    def _bring_back(self, what: str, problem: Exception) -> str:
+        """A hung board: its driver's reset if the host can reset it, else a power-cycle
+        through the monitor that sources it; says which. The job fails if neither can."""
+        assert self.recovery is not None
+        stuck = f"board {self.board_name} stopped answering during {what} ({problem})"
+        why = ""
+        if self.recovery.reset is not None:
+            try:
+                self.recovery.reset()
+            except NoResetLine as exc:
+                why = f" ({exc})"
+            except BoardError as exc:
+                raise BoardError(f"{stuck}; resetting it failed: {exc}") from exc
+            else:
+                self.stats.hang_resets += 1
+                return "reset by its driver"
+        if self.recovery.power_cycle is None:
+            raise BoardError(
+                f"board {self.board_name} stopped answering during {what} and its driver "
+                f"cannot reset it{why}: {problem}. No monitor that sources it is on in this "
+                "job; to recover hangs unattended, supply the board from a monitor that can "
+                f"switch its output (a bench monitors[] entry with powers: {self.board_name}, "
+                "in a bench with energy or mlperf modes)") from problem
+        try:
+            self.recovery.power_cycle()
+        except MonitorDisconnected as exc:  # an energy measurement reopens it and goes again
+            raise MonitorDisconnected(f"{stuck}; power-cycling it failed: {exc}") from exc
+        except HarnessError as exc:
+            raise BoardError(f"{stuck}; power-cycling it through its monitor failed: "
+                             f"{exc}") from exc
+        self.stats.hang_resets += 1
+        self.stats.power_cycles += 1
+        return "power-cycled through its monitor"
 
     def _relink(self) -> None:
         """Find the board again by its driver, reopen, check it is the same board."""

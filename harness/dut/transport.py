@@ -91,6 +91,7 @@ class LinkStats:
     resends: int = 0        # commands sent again after a garbled or lost exchange
     reboots: int = 0        # resets the board had mid-session (READY mid-command)
     hang_resets: int = 0    # resets the host made because the board stopped answering
+    power_cycles: int = 0   # of those, power-cycles through the monitor that sources it
     relinks: int = 0        # times the port was lost and found again
 
 

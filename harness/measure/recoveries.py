@@ -1,6 +1,7 @@
 """What a job's board put its session through, written beside the figures it touched.
 
-A figure measured across a board reset, a hang or a lost port is still a figure
+A figure measured across a board reset, a hang (reset by the host's reset line or
+by a power-cycle through its monitor) or a lost port is still a figure
 from completed commands only (the interrupted command was repeated), but a reader
 must see that it happened: those figures carry a caveat, and every job records
 its totals as info rows, zeros included.
@@ -18,10 +19,13 @@ if TYPE_CHECKING:
     from harness.dut.session import DutSession
 
 #: LinkStats counters that mean the board itself misbehaved, with how a note names them
+#: (a hang the host power-cycled counts in both hang_resets and power_cycles)
 DISRUPTIONS = {"reboots": "board reset", "hang_resets": "hang (reset by the host)",
+               "power_cycles": "power-cycle through its monitor",
                "relinks": "lost port (found again)"}
 #: info rows every job records: metric -> LinkStats counter
 TOTALS = {"board_resets": "reboots", "board_hangs": "hang_resets",
+          "board_power_cycles": "power_cycles",
           "link_losses": "relinks", "command_resends": "resends",
           "frames_garbled_to_board": "line_errors", "frames_garbled_from_board": "garbled_in"}
 

@@ -29,6 +29,7 @@ STATUS_ORDER = ("done", "partial", "failed", "skipped", "retrying")
 #: (harness/measure/recoveries.py TOTALS; a test keeps the two in step): metric -> wording
 RECOVERIES = {"board_resets": ("board reset", "board resets"),
               "board_hangs": ("hang", "hangs"),
+              "board_power_cycles": ("power-cycle", "power-cycles"),
               "link_losses": ("lost port", "lost ports"),
               "command_resends": ("resent command", "resent commands"),
               "frames_garbled_to_board": ("garbled frame to the board",
