@@ -223,7 +223,7 @@ def recovery_times(repeats: int, folder: Path, mlperf: Path) -> None:
     kinds = {   # in this order: a hang and a re-enumeration leave the first port behind
         "none (baseline)": lambda: None,
         "garbled command": lambda: link.write(b"\x13\x37 noise \xff"),
-        "reset mid-INFER": lambda: threading.Timer(0.1, driver.inner.reset).start(),
+        "reset mid-INFER": lambda: threading.Timer(0.1, driver.inner.reboot).start(),
         "hang": lambda: driver.hang(),
         "re-enumeration (1-3 s)": lambda: driver.reset(),
     }

@@ -22,6 +22,7 @@ from harness.dut.messages import Infer, MsgType
 from harness.dut.pty_link import POLL_S
 from harness.dut.session import DutSession, ReplyTimeout
 from harness.dut.transport import open_link
+from harness.errors import NoResetLine
 from harness.power.sim_activity import RECORD
 
 INPUTS, UNITS = 512, 256    # float dense: ~22 ms per inference modelled on the L4R5ZI
@@ -114,7 +115,9 @@ def test_sim_hang_answers_nothing_until_reset_brings_ready(instant: SimDriver,
         instant.hang()
         with pytest.raises(ReplyTimeout):
             session.request(MsgType.PING, b"anyone?", timeout=0.5)
-        instant.reset()
+        with pytest.raises(NoResetLine, match="serial.reset_line: none"):
+            instant.reset()                 # a NUCLEO: the host has no line to its NRST
+        instant.reboot()                    # what a brown-out or a power-cycle does
         assert session.wait_ready(2.0)
         assert session.hello().board_id == f"sim:{board.id}"
     assert instant.relink(1.0) == url        # a simulated board keeps its pty
@@ -128,7 +131,7 @@ def test_reset_mid_infer_reboots_at_once_without_a_result(realtime: SimDriver,
         link.write(b"\x00" + encode_frame(MsgType.INFER, 7, Infer(0, 100, 0).pack()))
         time.sleep(0.2)                     # 100 runs: over 2 s of modelled time
         reset_at = time.monotonic()
-        realtime.reset()
+        realtime.reboot()
         frames = _frames(link, 0.5)
         assert [f.type for f in frames] == [MsgType.READY]
         assert time.monotonic() - reset_at < 1.0

@@ -283,14 +283,15 @@ def test_reset_on_open_sends_esp32_boot_text_then_ready_and_loses_early_bytes(
 
 
 def test_reenumeration_the_port_vanishes_and_comes_back_renamed(
-        nano: BoardSpec, model: Path, tmp_path: Path) -> None:
+        model: Path, tmp_path: Path) -> None:
+    esp = find_board("esp32dev")    # a board the host resets (its reset line is RTS)
     spec = faults(reenumerate={"min_s": 0.2, "max_s": 0.4})
-    driver = wrap_with_faults(SimDriver(nano, tmp_path), nano, spec, "nano", tmp_path)
+    driver = wrap_with_faults(SimDriver(esp, tmp_path), esp, spec, "esp", tmp_path)
     assert isinstance(driver, FaultyDriver)
     url = driver.start(model)
     try:
         assert driver.relink(1.0) == url
-        assert usb_ports.find_port(nano, LinkHint(serial_number="EMU-nano")) == url
+        assert usb_ports.find_port(esp, LinkHint(serial_number="EMU-esp")) == url
         with DutSession(open_link(url)) as session:
             assert session.wait_ready(2.0)
             session.hello()
@@ -305,15 +306,15 @@ def test_reenumeration_the_port_vanishes_and_comes_back_renamed(
         assert new != url and os.path.exists(new)
         assert 0.2 <= back_after < 1.0
         # found by the board file's VID:PID and the serial number, as a real board is
-        assert usb_ports.find_port(nano, LinkHint(serial_number="EMU-nano")) == new
+        assert usb_ports.find_port(esp, LinkHint(serial_number="EMU-esp")) == new
         with DutSession(open_link(new)) as session:
             assert session.wait_ready(2.0)          # the READY it sent while unplugged
-            assert session.hello().board_id == "sim:nano33ble"
+            assert session.hello().board_id == "sim:esp32dev"
         counts = driver.counts
         assert (counts.host_resets, counts.reenumerations, counts.resets) == (1, 1, 0)
     finally:
         driver.stop()
-    assert all(p.serial_number != "EMU-nano" for p in usb_ports.list_ports())
+    assert all(p.serial_number != "EMU-esp" for p in usb_ports.list_ports())
 
 
 def test_reenumeration_without_rename_comes_back_under_the_same_name(

@@ -26,7 +26,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 # Constructor arguments a bench's params do not set: top-level monitor keys, what the sim
 # board supplies, and the backends' own seams.
 _NOT_PARAMS = {"resource", "sample_rate", "supply_voltage", "activity_log", "idle_current_a",
-               "marker_active_low", "driver_factory"}
+               "marker_active_low", "supply_path", "driver_factory"}
 
 
 def _check(*args: str):

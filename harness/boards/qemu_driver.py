@@ -111,10 +111,18 @@ class QemuDriver:
         assert self._qmp_dir is not None
         return self._qmp_dir / "qmp.sock"
 
+    #: the host resets it through QMP's ``system_reset``, the emulator's own reset, whatever
+    #: its board file's ``serial.reset_line`` says (no monitor powers a QEMU board)
+    resettable = True
+
     def reset(self) -> None:
         """Reboot the emulated board now (a hang ends too); its firmware sends READY again."""
         self._control("system_reset")
         self._control("cont")
+
+    def reboot(self) -> None:
+        """What the board does by itself (brown-out, watchdog): the same QMP reset."""
+        self.reset()
 
     def hang(self) -> None:
         """The emulated CPU stops, and the board answers nothing, until ``reset()``."""

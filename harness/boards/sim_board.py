@@ -5,8 +5,10 @@ line on stdout is ``PTY <path>``, after which the host opens that path with
 pyserial exactly as it opens a real board's port. It runs until SIGTERM/SIGINT.
 
 SIGUSR1 is its reset line: the board reboots at once (an INFER in progress is
-lost) and sends READY. SIGSTOP hangs it, as a stuck firmware would; the driver
-sends SIGCONT before SIGUSR1 to bring it back. ``--pace realtime`` makes an
+lost) and sends READY. SIGUSR2 hangs it, as a stuck firmware would: it answers
+nothing until a reset or a power-cycle. ``--supply`` is the file through which a
+simulated monitor switches its power (harness/boards/sim_power.py): off, it
+answers nothing; on again, it boots. ``--pace realtime`` makes an
 INFER take its modelled time and holds the link to the board's serial rate.
 ``--protocol mlperf`` serves MLPerf Tiny's text protocol instead
 (harness/dut/mlperf_device.py); ``--timestamp-mode energy`` is its energy-mode
@@ -24,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from harness.boards.calibration import find_calibration
+from harness.boards.sim_power import PoweredDevice
 from harness.boards.sim_runner import SimulatedRunner
 from harness.config.board import BoardSpec, load_board
 from harness.dut.device import ProtocolDevice
@@ -63,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--board-file", type=Path, required=True)
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--activity-log", type=Path, default=None)
+    parser.add_argument("--supply", type=Path, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pace", choices=["instant", "realtime"], default="instant")
     parser.add_argument("--protocol", choices=["harness", "mlperf"], default="harness")
@@ -95,10 +99,13 @@ def main(argv: list[str] | None = None) -> int:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, stop_now)
-    signal.signal(signal.SIGUSR1, lambda *_: reset.request())
+    powered = PoweredDevice(device, reset, args.supply)
+    signal.signal(signal.SIGUSR1, lambda *_: powered.reset())
+    signal.signal(signal.SIGUSR2, lambda *_: powered.hang())
+    threading.Thread(target=powered.watch, args=(stop,), name="supply", daemon=True).start()
     sys.stdout.write(f"{READY_PREFIX}{slave_path}\n")
     sys.stdout.flush()
-    serve(master_fd, device, stop, rate if realtime else None, reset)
+    serve(master_fd, powered, stop, rate if realtime else None, reset)
     return 0
 
 

@@ -1,7 +1,11 @@
 """Driver for simulated boards: starts the sim_board process and returns its pty.
 
-Board control is by signal: ``reset()`` is SIGCONT (in case it hangs) then
-SIGUSR1 (the board reboots and sends READY), ``hang()`` is SIGSTOP. With
+Board control is by signal: ``reboot()`` is SIGUSR1 (the board reboots and sends
+READY, a hang ends), ``hang()`` is SIGUSR2. ``reset()`` is the host's reset: a
+reboot on a board whose definition has a reset line the host drives
+(``serial.reset_line: rts``, the ESP32), refused (`NoResetLine`) on any other, as
+on the real board, so a hang there needs a power-cycle through the simulated
+monitor, which switches the board's supply through ``supply_wire``. With
 ``protocol="mlperf"`` the board runs MLPerf Tiny firmware instead
 (harness/dut/mlperf_device.py), built for ``timestamp_mode``.
 """
@@ -22,7 +26,7 @@ import yaml
 from harness.boards.driver import LinkHint, Pace, Source, register_driver
 from harness.boards.sim_board import READY_PREFIX
 from harness.config.board import BoardSpec
-from harness.errors import BoardError
+from harness.errors import BoardError, NoResetLine
 from harness.procs import spawn
 
 log = logging.getLogger(__name__)
@@ -45,6 +49,8 @@ class SimDriver:
         self._url: str | None = None
         #: the simulated board's power wire: the simulated monitor reads what it draws
         self.virtual_wire = workdir / f"{board.id}-{os.getpid()}.activity"
+        #: and its supply: the simulated monitor's output, which the board follows
+        self.supply_wire = workdir / f"{board.id}-{os.getpid()}.supply"
         self.log_path = workdir / f"{board.id}-{os.getpid()}.log"
 
     def start(self, model: Path) -> str:
@@ -59,6 +65,7 @@ class SimDriver:
                                              sort_keys=False))
         cmd = [sys.executable, "-m", "harness.boards.sim_board", "--board-file", str(board_file),
                "--model", str(model), "--activity-log", str(self.virtual_wire),
+               "--supply", str(self.supply_wire),
                "--seed", str(self._seed), "--pace", self.pace, "--protocol", self.protocol,
                "--timestamp-mode", self.timestamp_mode]
         log.info("starting simulated %s with %s", self._board.id, model.name)
@@ -86,14 +93,29 @@ class SimDriver:
         raise BoardError(f"simulated board {self._board.id} did not start with {model}: "
                          f"{reason} (log: {self.log_path})")
 
+    @property
+    def resettable(self) -> bool:
+        """Whether the host can reset it: its board file names a reset line it drives."""
+        return self._board.serial.reset_line != "none"
+
     def reset(self) -> None:
-        """Reboot the board now: it forgets everything and sends READY (a hang ends too)."""
-        self._signal(signal.SIGCONT)
+        """The host's reset through the board's reset line: a reboot, if it has one."""
+        if not self.resettable:
+            raise NoResetLine(f"simulated board {self._board.id}: no reset line the host can "
+                              f"drive (serial.reset_line: none, as on the real "
+                              f"{self._board.name}); power-cycle it through a monitor that "
+                              "sources it")
+        self.reboot()
+
+    def reboot(self) -> None:
+        """The board reboots now (brown-out, watchdog, power-on): it forgets everything
+        and sends READY; a hang ends too."""
         self._signal(signal.SIGUSR1)
 
     def hang(self) -> None:
-        """The board stops executing, and answers nothing, until ``reset()``."""
-        self._signal(signal.SIGSTOP)
+        """The board stops executing, and answers nothing, until a reboot or a
+        power-cycle."""
+        self._signal(signal.SIGUSR2)
 
     def relink(self, timeout: float) -> str:
         """The board's link now: a simulated board keeps its pty across resets."""
@@ -116,8 +138,6 @@ class SimDriver:
         if self._proc is None:
             return
         if self._proc.poll() is None:
-            # a stopped (hung) process acts on SIGTERM only once it is continued
-            self._proc.send_signal(signal.SIGCONT)
             self._proc.terminate()
             try:
                 self._proc.wait(timeout=5)
@@ -132,8 +152,9 @@ class SimDriver:
         return None  # a simulated board runs no firmware: its size would be invented
 
     def virtual_wire_params(self) -> dict:
-        """What a simulated monitor on this board's supply sees: its draw, idle included."""
-        params = {"activity_log": self.virtual_wire,
+        """What a simulated monitor on this board's supply sees: its draw, idle included,
+        and the supply it switches."""
+        params = {"activity_log": self.virtual_wire, "supply_path": self.supply_wire,
                   "idle_current_a": self._board.power.idle_current_a}
         if self.protocol == "mlperf" and self.timestamp_mode == "energy":
             params["marker_active_low"] = True     # MLPerf's timestamp pin: pulled low to mark

@@ -18,7 +18,7 @@ from harness.boards import usb_ports
 from harness.boards.driver import BoardDriver, LinkHint, Source
 from harness.config.board import BoardSpec
 from harness.config.faults import FaultSpec
-from harness.errors import BoardError
+from harness.errors import BoardError, NoResetLine
 from harness.faults.counts import FaultCounts
 from harness.faults.relay import Relay, UsbIdentity
 
@@ -31,9 +31,16 @@ FAULT_LOG = "faults.jsonl"
 
 
 class ControllableDriver(BoardDriver, Protocol):
-    """An emulated board's driver: it can reset and hang the board (sim, QEMU)."""
+    """An emulated board's driver: it can reboot and hang the board (sim, QEMU), and
+    says whether the host could reset it (``resettable``; ``reset()`` raises
+    `NoResetLine` if not)."""
+
+    @property
+    def resettable(self) -> bool: ...
 
     def reset(self) -> None: ...
+
+    def reboot(self) -> None: ...
 
     def hang(self) -> None: ...
 
@@ -98,7 +105,13 @@ class FaultyDriver:
         return self.inner.firmware_size()
 
     def reset(self) -> None:
-        """Reset the board (a hang ends too); the port may vanish, then ``relink``."""
+        """Reset the board (a hang ends too); the port may vanish, then ``relink``. A board
+        with no reset line the host drives (its inner driver is not ``resettable``) is not
+        reset: `NoResetLine`."""
+        if not self.inner.resettable:
+            raise NoResetLine(f"board {self._bench_board_id}: no reset line the host can drive "
+                              "(serial.reset_line: none); power-cycle it through a monitor "
+                              "that sources it")
         self._running_relay().reset()
 
     def hang(self) -> None:
@@ -133,7 +146,8 @@ def wrap_with_faults(driver: BoardDriver, board: BoardSpec, spec: FaultSpec | No
     """``driver`` behind the bench's faults, or ``driver`` itself when none apply to it."""
     if spec is None or not spec.afflicts(bench_board_id):
         return driver
-    if not all(callable(getattr(driver, name, None)) for name in ("reset", "hang", "relink")) \
+    if not all(callable(getattr(driver, name, None))
+               for name in ("reset", "reboot", "hang", "relink")) \
             or driver.source == "measured":
         if spec.boards is None:     # "all boards" means every board faults can be put on
             log.warning("faults: board %s is real hardware; no faults are injected on it",

@@ -15,7 +15,9 @@ to them what the bench's ``faults:`` asks:
   max_s) later, under a new name when ``rename``, on the emulated USB bus.
 
 A board that is booting is deaf: what the host sends between a reset and the
-board's first byte after it is lost, as on a real board. While the host has the
+board's first byte after it is lost, as on a real board. A power-cycle through a
+simulated monitor reaches the board past the relay (its supply file); a hung
+board that talks again afterwards has been brought back, and faults resume. While the host has the
 port closed, the board's bytes wait (up to 64 KiB) and reach the host when it
 opens the port; a USB CDC board's firmware likewise sends once the host is there.
 """
@@ -56,12 +58,13 @@ DEFAULT_LATENCY_S = 0.05    # reply latency assumed before any has been seen
 LATENCY_WEIGHT = 0.2        # of each new latency in the running mean
 BURST_GAP_S = 0.05          # host silence after which a write starting with 0x00 is a new burst
 CALL_TIMEOUT_S = 15.0       # a reset through QMP, plus the relay's own step
+HUNG_QUIET_S = 0.2          # bytes a hung board sent before it hung arrive within this
 
 
 class BoardControl(Protocol):
-    """What the relay does to the board itself: the inner driver's reset and hang."""
+    """What the relay does to the board itself: the inner driver's reboot and hang."""
 
-    def reset(self) -> None: ...
+    def reboot(self) -> None: ...
 
     def hang(self) -> None: ...
 
@@ -119,6 +122,7 @@ class Relay:
         self._action: tuple[float, str] | None = None
         self._reappear_at: float | None = None
         self._hung = False
+        self._hung_at = 0.0
         self._thread = threading.Thread(target=self._run, name="fault-relay", daemon=True)
         try:
             self._plug_in()
@@ -319,6 +323,8 @@ class Relay:
         if not data:
             return
         self._deaf_until = None             # the board talks: it has booted
+        if self._hung and now - self._hung_at >= HUNG_QUIET_S:
+            self._hung = False              # a power-cycle, past the relay, ended the hang
         if self._burst_at is not None:
             self._latency += LATENCY_WEIGHT * (now - self._burst_at - self._latency)
             self._burst_at = None
@@ -344,7 +350,7 @@ class Relay:
     def _hang_board(self) -> None:
         log.info("fault: the board hangs")
         self._counts["hangs"] += 1
-        self._hung = True
+        self._hung, self._hung_at = True, time.monotonic()
         self._control.hang()
 
     def _reset_board(self, cause: ResetCause, reenumerate: bool) -> None:
@@ -355,7 +361,7 @@ class Relay:
         self._to_inner.clear()
         self._to_host.clear()
         self._action, self._burst_at, self._hung = None, None, False
-        self._control.reset()
+        self._control.reboot()
         self._deaf_until = time.monotonic() + BOOT_DEAF_MAX_S
         if reenumerate and self._spec.reenumerate is not None:
             self._unplug()

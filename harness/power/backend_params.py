@@ -8,7 +8,7 @@ apart from the backends because they import their vendor libraries on import;
 package without importing any of them. Each schema lists the keyword arguments of
 its backend's constructor that a bench file may set (``resource``, ``sample_rate``
 and ``supply_voltage`` are top-level keys of ``monitors[]``; the sim monitor's
-activity log and idle current come from the simulated board).
+activity log, supply file and idle current come from the simulated board).
 tests/test_preflight.py checks every schema against its constructor.
 """
 

@@ -11,8 +11,9 @@ Gaussian noise; the marker is sampled at the interval's midpoint, as a logic
 input would be.
 
 Like a sourcing instrument it switches the board's supply (`set_output`): while
-off, the trace reads zero and the marker low (the board process itself is not
-stopped: a job resets it after power-up). It misbehaves on request, as a bench
+off, the trace reads zero and the marker low, and the simulated board, which
+follows the supply file ``supply_path`` (harness/power/sim_supply.py), answers
+nothing; on again, it boots with its state lost. It misbehaves on request, as a bench
 does: ``glitches`` one-sample marker pulses between the windows of every trace,
 and a disconnect (``disconnect_rate`` per trace, drawn from ``seed``, or always
 ``disconnect_after_s`` into the trace) that ends the trace early, marked
@@ -36,6 +37,7 @@ import numpy as np
 from harness.errors import ConfigError, MeasurementError, MonitorDisconnected
 from harness.power.monitor import register_monitor
 from harness.power.sim_activity import ActivityReader
+from harness.power.sim_supply import write_supply
 from harness.power.trace import Trace
 
 NAME = "simulated monitor"
@@ -50,7 +52,7 @@ class SimulatedMonitor:
                  seed: int = 0, sample_rate: float = 100_000.0,
                  supply_voltage: float = 3.3, glitches: int = 0, disconnect_rate: float = 0.0,
                  disconnect_after_s: float | None = None,
-                 marker_active_low: bool = False) -> None:
+                 marker_active_low: bool = False, supply_path: Path | str | None = None) -> None:
         if int(glitches) < 0:
             raise ConfigError("bench file", "monitors.params.glitches (sim)",
                               f"must be >= 0, got {glitches}")
@@ -70,6 +72,7 @@ class SimulatedMonitor:
         self._disconnect_rate = float(disconnect_rate)
         self._disconnect_after_s = disconnect_after_s
         self._marker_active_low = bool(marker_active_low)
+        self._supply = Path(supply_path) if supply_path is not None else None
         self._started: float | None = None
         self._stopped: float | None = None
         #: host times the output was switched, and to what (on until told otherwise)
@@ -90,6 +93,8 @@ class SimulatedMonitor:
         self._require_connected()
         if self._switches[-1][1] != bool(on):
             self._switches.append((time.monotonic(), bool(on)))
+        if self._supply is not None:    # every time: a new monitor takes over the wire
+            write_supply(self._supply, bool(on))
 
     def start(self) -> None:
         self._require_connected()
