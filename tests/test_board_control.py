@@ -115,7 +115,7 @@ def test_sim_hang_answers_nothing_until_reset_brings_ready(instant: SimDriver,
         instant.hang()
         with pytest.raises(ReplyTimeout):
             session.request(MsgType.PING, b"anyone?", timeout=0.5)
-        with pytest.raises(NoResetLine, match="serial.reset_line: none"):
+        with pytest.raises(NoResetLine, match=r"serial\.reset_line: none"):
             instant.reset()                 # a NUCLEO: the host has no line to its NRST
         instant.reboot()                    # what a brown-out or a power-cycle does
         assert session.wait_ready(2.0)
