@@ -180,6 +180,9 @@ def soak(rounds: int, qemu: bool, mlperf: Path, folder: Path) -> None:
         kinds = injected(run_dir)
         kinds["monitor_disconnects"] = disconnects(run_dir, got)
         seen = sum(int(float(r["value"])) for r in got.values() if r["metric"] in DETECTED)
+        # hangs brought back by a power-cycle (a board with no reset line): among board_hangs
+        cycled = sum(int(float(r["value"])) for r in got.values()
+                     if r["metric"] == "board_power_cycles")
         outcomes = {e["job"]: e for e in map(
             json.loads, (run_dir / "jobs.jsonl").read_text().splitlines())}
         status = Counter(e["status"] for e in outcomes.values())
@@ -190,8 +193,8 @@ def soak(rounds: int, qemu: bool, mlperf: Path, folder: Path) -> None:
         gone, lost, flagged, wrong, what = compare(
             reference, got, {j for j, e in outcomes.items() if e["status"] != "done"})
         totals.update(kinds)
-        totals.update({"detected": seen, "ok": ok, "failed": failed, "gone": gone,
-                       "lost": lost, "flagged": flagged, "wrong": wrong})
+        totals.update({"detected": seen, "power_cycles": cycled, "ok": ok, "failed": failed,
+                       "gone": gone, "lost": lost, "flagged": flagged, "wrong": wrong})
         wall = time.monotonic() - started
         print(f"| {seed} | {sum(kinds.values()):,} | {seen:,} | {ok} / {failed} | {gone} | "
               f"{flagged} | {lost} | {wrong} | {wall:.0f} |", flush=True)
@@ -204,6 +207,7 @@ def soak(rounds: int, qemu: bool, mlperf: Path, folder: Path) -> None:
           f"**{totals['lost']}** | **{totals['wrong']}** | |")
     print("\nFaults injected by kind: " + ", ".join(
         f"{k.replace('_', ' ')} {totals[k]:,}" for k in (*INJECTED_KEYS, "monitor_disconnects")))
+    print(f"Hangs the host power-cycled through a monitor: {totals['power_cycles']:,}")
 
 
 def recovery_times(repeats: int, folder: Path, mlperf: Path) -> None:
