@@ -134,8 +134,7 @@ class StudyResult:
     def to_json(self) -> dict:
         return {"bench": self.bench, "run_dir": str(self.run_dir), "seeds": self.seeds,
                 "techniques": [{"technique": t, "variant": v} for t, v in TECHNIQUES],
-                "published": {t: dict(zip([m for m, _ in METRICS], p, strict=True))
-                              for t, p in PUBLISHED.items()},
+                "published": PUBLISHED,
                 "retrained": self.retrained, "boards_left_out": self.boards_left_out,
                 "failed_jobs": self.failed_jobs,
                 "builds": [asdict(b) for b in self.builds],
@@ -259,6 +258,8 @@ def _samples(builds: list[Build], rows: list[dict[str, str]]) -> list[Sample]:
         values: dict[str, float] = {}
         if build.accuracy is not None:
             values["accuracy"] = build.accuracy
+            if base is not None and base.accuracy:   # paired: the seed's own baseline
+                values["accuracy_retention"] = 100.0 * build.accuracy / base.accuracy
         if base is not None and base.file_bytes and build.file_bytes is not None:
             values["size_reduction"] = 100.0 * (1.0 - build.file_bytes / base.file_bytes)
         for metric, key in (("latency_median", "latency_reduction"),

@@ -90,6 +90,11 @@ def study_markdown(doc: dict) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def published_text(technique: str) -> str:
+    """The published figures of ``technique``, in the order of METRICS."""
+    return ", ".join(f"{PUBLISHED[technique][m]:g}" for m, _ in METRICS)
+
+
 def seeds_text(doc: dict, model: str) -> str:
     """What a seed changes for ``model``: its source's training too, or the compression only."""
     if doc.get("retrained", {}).get(model):
@@ -107,12 +112,12 @@ def group_tables(doc: dict) -> list[str]:
         lines += [f"## {model} on {board} ({source})", "", f"{doc['seeds']} seeds, "
                   f"{seeds_text(doc, model)}.", "",
                   "| technique | " + " | ".join(t for _, t in METRICS) + " | published "
-                  "(acc, size, latency, energy) |",
+                  "(the same columns) |",
                   "|---|" + "--:|" * len(METRICS) + "---|"]
         for technique, variant in TECHNIQUES:
             if not any(t == technique for t, _ in rows):
                 continue
-            published = ", ".join(f"{v:g}" for v in PUBLISHED[technique])
+            published = published_text(technique)
             lines.append(f"| {technique} (`{variant}`) | " + " | ".join(
                 cell(rows.get((technique, m))) for m, _ in METRICS) + f" | {published} |")
         lines.append("")

@@ -95,12 +95,16 @@ modes:
     assert summary[("int8", "size_reduction")]["n"] == 2
     tests = {t["metric"]: t for t in doc["tests"]}
     assert tests["size_reduction"]["note"] == NO_SPREAD   # bytes do not depend on the seed
-    assert set(tests) == {"accuracy", "size_reduction", "latency_reduction", "energy_saving"}
+    assert set(tests) == {"accuracy", "accuracy_retention", "size_reduction",
+                          "latency_reduction", "energy_saving"}
+    retention = samples[("int8", 1)]["values"]["accuracy_retention"]   # paired with seed 1
+    assert retention == pytest.approx(100 * samples[("int8", 1)]["values"]["accuracy"]
+                                      / samples[("baseline", 1)]["values"]["accuracy"])
     with (run_dir / "study.csv").open() as fh:
         rows = list(csv.DictReader(fh))
     assert {r["technique"] for r in rows} == {"baseline", "int8"}
     assert {r["published"] for r in rows if r["technique"] == "int8"} == {
-        "93.2", "70", "50", "45"}
+        "93.2", "98.6", "70", "50", "45"}
     html = (run_dir / "report.html").read_text()
     assert 'id="study"' in html and "structured pruning does not apply" in html
     markdown = (run_dir / "study.md").read_text()

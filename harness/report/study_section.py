@@ -6,8 +6,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.report.tables import Cell, Column, Table
-from harness.study_output import anova_text, cell, pairs_text, read_study, seeds_text
-from harness.study_spec import METRICS, PUBLISHED, TECHNIQUES
+from harness.study_output import (
+    anova_text,
+    cell,
+    pairs_text,
+    published_text,
+    read_study,
+    seeds_text,
+)
+from harness.study_spec import METRICS, TECHNIQUES
 
 
 @dataclass(frozen=True)
@@ -31,14 +38,14 @@ def study_section(run_dir: Path) -> StudySection | None:
                       f"{doc['seeds']} seeds ({seeds_text(doc, model)})", [
                           Column("technique", "Technique"),
                           *(Column(m, title, True) for m, title in METRICS),
-                          Column("published", "Published (acc, size, latency, energy)")],
+                          Column("published", "Published (the same columns)")],
                       source=source)
         for technique, variant in TECHNIQUES:
             if any(t == technique for t, _ in rows):
                 table.rows.append({
                     "technique": Cell(f"{technique} ({variant})"),
                     **{m: Cell(cell(rows.get((technique, m)))) for m, _ in METRICS},
-                    "published": Cell(", ".join(f"{v:g}" for v in PUBLISHED[technique]))})
+                    "published": Cell(published_text(technique))})
         tables.append(table)
         tests.append([f"{dict(METRICS)[t['metric']]}: {anova_text(t)}"
                       + (f". {pairs_text(t)}" if t["pairs"] else "")
