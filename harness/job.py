@@ -171,13 +171,14 @@ def _keep_partial(store: RunStore, job: Job, failed: ModesFailed) -> NoReturn:
 
 
 def _job_power(bench: Bench, job: Job, board: BoardSpec, driver: BoardDriver) -> JobPower | None:
-    """The monitor that supplies this board in energy mode, if the bench has one."""
+    """The monitor that supplies this board, if the bench has one: in every job, not only
+    energy ones, since a lab's monitor is the board's supply (on before it boots) and
+    what power-cycles it out of a hang."""
     spec = bench.spec.monitor_for(job.board.id)
-    if not (bench.spec.modes.energy or bench.spec.modes.mlperf):
-        return None
     if spec is None:
-        log.warning("job %s: energy mode skipped, no power monitor powers %s", job.key,
-                    job.board.id)
+        if bench.spec.modes.energy or bench.spec.modes.mlperf:
+            log.warning("job %s: energy mode skipped, no power monitor powers %s", job.key,
+                        job.board.id)
         return None
     faults = bench.spec.faults
     return JobPower(spec, board, driver,

@@ -6,6 +6,7 @@ import hashlib
 import logging
 import math
 import os
+import select
 import struct
 import threading
 import time
@@ -17,6 +18,7 @@ import serial
 
 from harness.dut import waits
 from harness.dut.device import ChecksumRunner, ProtocolDevice, RunnerResult
+from harness.dut.framing import Frame, FrameDecoder, encode_frame
 from harness.dut.messages import ErrorCode, MsgType, per_run_cap
 from harness.dut.pty_link import open_pty, serve, served
 from harness.dut.session import DutSession, ReplyTimeout
@@ -265,6 +267,37 @@ def test_garbage_from_the_device_is_dropped_by_the_host() -> None:
         os.close(master_fd)
 
 
+def test_a_ping_lost_to_noise_is_no_hang() -> None:
+    """The first PONG is lost on the line: the next PING is answered, no BoardSilent."""
+    master_fd, slave_path = open_pty()
+    pings = []
+
+    def serve() -> None:
+        decoder = FrameDecoder(64)
+        while len(pings) < 2:
+            select.select([master_fd], [], [], 0.1)
+            try:
+                data = os.read(master_fd, 256)
+            except OSError:      # non-blocking, and EIO until the slave is open
+                continue
+            for frame in decoder.feed(data):
+                assert isinstance(frame, Frame)
+                pings.append(frame)
+                if len(pings) == 2:       # the first went unanswered
+                    os.write(master_fd, encode_frame(MsgType.PONG, frame.seq, frame.body))
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        with DutSession(open_link(slave_path), timeout=0.3) as session:
+            session.resync(0.3)
+            assert session.stats.resyncs == 2
+        assert [p.type for p in pings] == [MsgType.PING, MsgType.PING]
+    finally:
+        thread.join(timeout=5)
+        os.close(master_fd)
+
+
 def test_silent_device_times_out_saying_what_was_awaited() -> None:
     master_fd, slave_path = open_pty()       # nobody serves the master
     try:
@@ -273,20 +306,22 @@ def test_silent_device_times_out_saying_what_was_awaited() -> None:
             with pytest.raises(ReplyTimeout,
                                match=r"no reply to HELLO on /dev/pts/\d+ .*, nor to a PING"):
                 session.hello()
-            with pytest.raises(ProtocolError, match=r"resync failed .* no PONG with nonce"):
+            with pytest.raises(ProtocolError, match=r"resync failed .* no PONG to 3 PINGs"):
                 session.resync()
     finally:
         os.close(master_fd)
 
 
-def test_infer_past_an_explicit_timeout_is_reported_silent_and_its_late_result_skipped() -> None:
+def test_infer_past_an_explicit_timeout_finds_the_board_busy_and_skips_its_late_result(
+        ) -> None:
     runner = EchoRunner(delay_s=0.3)
     with session_on(make_device(runner, spec=TensorSpec("uint8", (4,)))) as session:
         session.upload(b"abcd")
-        with pytest.raises(ReplyTimeout, match=r"no reply to INFER .* the board is silent"):
-            session.infer(0, 1, timeout=0.05)
+        with pytest.raises(ReplyTimeout, match=r"no valid reply to INFER .* in 3 tries of "
+                                               r".* though the board answers PING"):
+            session.infer(0, 1, timeout=0.05)     # each later PING waits out the inference
         time.sleep(0.35)
-        assert runner.calls == [(0, 1)]
+        assert runner.calls == [(0, 1)] * 3
         assert session.infer(0, 1, timeout=2.0).output == b"abcd"     # stale RESULT skipped
         assert session.stats.discarded >= 1
 

@@ -204,7 +204,7 @@ def test_a_power_cycle_during_an_energy_capture_disturbs_it_visibly(model, nucle
 
 # --- harness run ---------------------------------------------------------------------
 
-def _bench(tmp_path: Path, monitor: bool, faults: dict) -> Path:
+def _bench(tmp_path: Path, monitor: bool, faults: dict, energy: bool = True) -> Path:
     rng = np.random.default_rng(0)
     dense_float_model(tmp_path / "m.tflite", rng.normal(size=(4, 8)).astype("f4"),
                       rng.normal(size=4).astype("f4"))
@@ -216,7 +216,8 @@ def _bench(tmp_path: Path, monitor: bool, faults: dict) -> Path:
     if monitor:
         bench["monitors"] = [{"id": "mon", "backend": "sim", "powers": "l4",
                               "sample_rate": 20000}]
-        modes["energy"] = {"windows": 3, "inferences_per_window": 3, "idle_s": 0.05}
+        if energy:
+            modes["energy"] = {"windows": 3, "inferences_per_window": 3, "idle_s": 0.05}
     path = tmp_path / "bench.yaml"
     path.write_text(yaml.safe_dump(bench, sort_keys=False))
     return path
@@ -247,6 +248,16 @@ def test_a_nucleo_powered_by_a_monitor_survives_its_hangs_by_power_cycles(tmp_pa
               (run_dir / "work" / "l4" / "faults.jsonl").read_text().splitlines()]
     # a hang injected after the job's last reply goes unseen: none is counted twice
     assert sum(f["hangs"] for f in faults) >= totals["board_power_cycles"]
+
+
+def test_a_monitor_supplies_and_power_cycles_its_board_in_a_job_without_energy(tmp_path):
+    code, run_dir = _run(tmp_path, _bench(tmp_path, monitor=True, faults=HANGS, energy=False))
+    assert code == 0
+    with (run_dir / "results.csv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert not [r for r in rows if r["mode"] == "energy"]
+    totals = {r["metric"]: float(r["value"]) for r in rows if r["mode"] == "info"}
+    assert totals["board_power_cycles"] > 0
 
 
 def test_the_same_bench_without_a_monitor_fails_saying_what_to_wire(tmp_path):

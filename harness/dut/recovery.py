@@ -177,8 +177,8 @@ class RecoveringSession:
                 f"board {self.board_name} stopped answering during {what} and its driver "
                 f"cannot reset it{why}: {problem}. No monitor that sources it is on in this "
                 "job; to recover hangs unattended, supply the board from a monitor that can "
-                f"switch its output (a bench monitors[] entry with powers: {self.board_name}, "
-                "in a bench with energy or mlperf modes)") from problem
+                f"switch its output (a bench monitors[] entry with powers: {self.board_name})"
+                ) from problem
         try:
             self.recovery.power_cycle()
         except MonitorDisconnected as exc:  # an energy measurement reopens it and goes again

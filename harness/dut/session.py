@@ -61,6 +61,8 @@ log = logging.getLogger(__name__)
 R = TypeVar("R")
 #: the smallest chunk a noisy line shrinks upload chunks to
 MIN_CHUNK = 64
+#: PINGs before a board is called silent (hung): one lost to noise must not cost a reset
+PING_TRIES = 3
 
 __all__ = ["DutSession", "OpProfile", "ReplyTimeout", "UploadStats"]
 
@@ -152,9 +154,20 @@ class DutSession(RecoveringSession):
         """Flush the line, PING a fresh nonce, discard everything up to its PONG.
 
         The PONG comes only once the device is idle, so ``timeout`` must cover a
-        command it may still be running. BoardSilent when none comes.
+        command it may still be running. A PING or PONG lost to line noise is no
+        hang (a hang costs a reset or a power-cycle): once that wait is over the
+        device is idle if it lives, so PING_TRIES - 1 more PINGs get the ordinary
+        reply wait. BoardSilent when none is answered.
         """
-        wait = timeout or self.timeout
+        waits = [timeout or self.timeout] + [self.timeout] * (PING_TRIES - 1)
+        for wait in waits:
+            if self._ping(wait):
+                log.info("resynchronised with the DUT on %s", self._io.url)
+                return
+        raise BoardSilent(f"resync failed on {self._io.url}: no PONG to {PING_TRIES} PINGs "
+                          f"within {sum(waits):.1f} s")
+
+    def _ping(self, wait: float) -> bool:
         self._io.reset()
         nonce = os.urandom(4)
         self._io.write(b"\x00\x00" + encode_frame(MsgType.PING, self._io.next_seq(), nonce), 1)
@@ -163,11 +176,9 @@ class DutSession(RecoveringSession):
         deadline = time.monotonic() + wait
         while (frame := self._io.next_frame(deadline)) is not None:
             if frame.type == MsgType.PONG and frame.body == nonce:
-                log.info("resynchronised with the DUT on %s", self._io.url)
-                return
+                return True
             self.stats.discarded += 1
-        raise BoardSilent(f"resync failed on {self._io.url}: no PONG with nonce {nonce.hex()} "
-                          f"within {wait:.1f} s")
+        return False
 
     def connect(self, ready_timeout: float) -> bool:
         """Wait for the boot READY, finding the board again if its port vanishes meanwhile."""
