@@ -63,6 +63,8 @@ R = TypeVar("R")
 MIN_CHUNK = 64
 #: PINGs before a board is called silent (hung): one lost to noise must not cost a reset
 PING_TRIES = 3
+#: the wait of the PINGs after the first: the board is idle by then, and a PONG takes ms
+PING_RETRY_WAIT_S = 0.5
 
 __all__ = ["DutSession", "OpProfile", "ReplyTimeout", "UploadStats"]
 
@@ -156,10 +158,11 @@ class DutSession(RecoveringSession):
         The PONG comes only once the device is idle, so ``timeout`` must cover a
         command it may still be running. A PING or PONG lost to line noise is no
         hang (a hang costs a reset or a power-cycle): once that wait is over the
-        device is idle if it lives, so PING_TRIES - 1 more PINGs get the ordinary
-        reply wait. BoardSilent when none is answered.
+        device is idle if it lives, so PING_TRIES - 1 more PINGs get a short wait
+        (PING_RETRY_WAIT_S plus line time). BoardSilent when none is answered.
         """
-        waits = [timeout or self.timeout] + [self.timeout] * (PING_TRIES - 1)
+        retry = PING_RETRY_WAIT_S + self._wire_seconds(16)   # a PING frame, a reply before it
+        waits = [timeout or self.timeout] + [retry] * (PING_TRIES - 1)
         for wait in waits:
             if self._ping(wait):
                 log.info("resynchronised with the DUT on %s", self._io.url)
