@@ -33,7 +33,7 @@ from harness.farm.place_driver import PlaceAccess
 from harness.job_power import JobPower, power_cycler
 from harness.measure.accuracy import measure_accuracy
 from harness.measure.energy_run import measure_energy_per_inference
-from harness.measure.mlperf_job import run_mlperf_rules
+from harness.measure.mlperf_job import RuleBoard, run_mlperf_rules
 from harness.measure.performance import measure_performance
 from harness.measure.profile import profile_job
 from harness.measure.recoveries import RecoveryWatch
@@ -84,7 +84,7 @@ def run_job(bench: Bench, job: Job, model_path: Path, store: RunStore, run_id: s
                 bench, job, board, model_path, host, dataset, ctx, store,
                 make_driver=lambda mode: _driver_for(bench, job, board, workdir, mode, place),
                 make_power=lambda phase_driver: _job_power(bench, job, board, phase_driver),
-                energy_rows=_energy_rows)
+                energy_rows=_energy_rows, seed=seed)
         except ModesFailed as failed:
             _keep_partial(store, job, failed)
         store.append_job(job.key, rows)
@@ -233,7 +233,8 @@ def _run_modes(bench: Bench, job: Job, session: DutSession, hello: HelloInfo,
         if modes.mlperf:    # MLPerf Tiny's run rules, on the whole dataset (measure/mlperf_job.py)
             assumption = _counter_meaning(hello)[1]
             rows += watch.annotate(run_mlperf_rules(
-                bench, job, session, hello, host, ctx, store, seed=seed, power=power,
+                bench, job, RuleBoard(session, hello.clock_hz, hello.counter, session),
+                host, ctx, store, seed=seed, power=power,
                 counter_note=caveat(assumption) if assumption else ""), "mlperf")
     except HarnessError as exc:
         if not rows:

@@ -13,7 +13,11 @@ MLPerf Tiny's text protocol (harness/dut/mlperf_session.py):
   score); agreement with the host runtime at the printed precision;
 - energy: the DUT's energy-mode firmware pulls its timestamp pin low before and
   after the inferences, at the board's energy-mode baud rate; windows run between
-  falling edges (power/energy.py, ``marker_windows="falls"``).
+  falling edges (power/energy.py, ``marker_windows="falls"``);
+- MLPerf's run rules (``modes.mlperf``, measure/mlperf_job.py): throughput on the
+  DUT's m-lap-us and whole-dataset accuracy, in the performance-mode phase
+  (bench.py refuses a monitor on such a board with the rules: their energy runs
+  are not measured here).
 
 An MLPerf firmware build has one timestamp mode. A board the harness starts
 (simulated) is started in performance mode for performance and accuracy, then
@@ -39,12 +43,14 @@ from harness.config.bench import Bench
 from harness.config.board import BoardSpec
 from harness.dut.mlperf_codec import MlperfCodec
 from harness.dut.mlperf_device import TimestampMode
+from harness.dut.mlperf_rule_session import LapTimedSession
 from harness.dut.mlperf_session import MlperfIdentity, MlperfOutputs, MlperfSession
 from harness.dut.recovery import Recovery
 from harness.dut.transport import open_link
 from harness.errors import BoardError, HarnessError
 from harness.job_power import JobPower, power_cycler
 from harness.measure.accuracy import measure_accuracy
+from harness.measure.mlperf_job import RuleBoard, run_mlperf_rules
 from harness.measure.performance import measure_lap_performance
 from harness.measure.recoveries import RecoveryWatch
 from harness.models.datasets import Dataset
@@ -67,7 +73,8 @@ def run_mlperf_job(bench: Bench, job: Job, board: BoardSpec, model_path: Path,
                    host: TflmHostModel, dataset: Dataset, ctx: RowContext, store: RunStore, *,
                    make_driver: Callable[[TimestampMode], BoardDriver],
                    make_power: Callable[[BoardDriver], JobPower | None],
-                   energy_rows: EnergyRows) -> tuple[list[ResultRow], MlperfIdentity]:
+                   energy_rows: EnergyRows,
+                   seed: int = 0) -> tuple[list[ResultRow], MlperfIdentity]:
     """Every mode of ``job`` on an MLPerf DUT; its rows and the DUT's identity.
 
     ``make_driver(timestamp_mode)`` and ``make_power(driver)`` come from job.py, as
@@ -77,10 +84,12 @@ def run_mlperf_job(bench: Bench, job: Job, board: BoardSpec, model_path: Path,
     modes = bench.spec.modes
     codec = MlperfCodec.for_model(host.input_spec, host.output_spec)
     monitored = modes.energy is not None and bench.spec.monitor_for(job.board.id) is not None
-    phases = _phases(job, modes.performance is not None, modes.accuracy is not None, monitored)
+    phases = _phases(job, modes.performance is not None or modes.mlperf is not None,
+                     modes.accuracy is not None, monitored)
     enabled = {name for name, on in (("performance", modes.performance is not None),
                                      ("accuracy", modes.accuracy is not None),
-                                     ("energy", monitored)) if on}
+                                     ("energy", monitored),
+                                     ("mlperf", modes.mlperf is not None)) if on}
     input_data = dataset.to_model_input(0, host.input_spec).tobytes()
     rows = [ctx.row("info", "model_bytes", model_path.stat().st_size, "B", time=utc_now())]
     totals: dict[str, float] = {}
@@ -116,6 +125,13 @@ def run_mlperf_job(bench: Bench, job: Job, board: BoardSpec, model_path: Path,
                     rows += watch.annotate(energy_rows(
                         bench, job, session, power, input_data, ctx, store, watch, latency_s,
                         marker_windows="falls"), "energy")
+                if "mlperf" in run:     # the run rules on m-lap-us (bench.py: no monitor)
+                    timed = LapTimedSession(session)
+                    rows += watch.annotate(run_mlperf_rules(
+                        bench, job, RuleBoard(timed, timed.clock_hz, timed.counter, session,
+                                              MlperfOutputs(codec)),
+                        host, ctx, store, seed=seed, power=None,
+                        counter_note=_icount_caveat(board)), "mlperf")
                 for row in watch.totals(ctx, utc_now()):
                     totals[row.metric] = totals.get(row.metric, 0.0) + row.value
     except HarnessError as exc:
@@ -141,13 +157,14 @@ def _totals(ctx: RowContext, totals: dict[str, float]) -> list[ResultRow]:
 
 def _phases(job: Job, performance: bool, accuracy: bool,
             monitored: bool) -> list[tuple[TimestampMode, tuple[str, ...]]]:
-    """(timestamp mode, the modes run in it), in order."""
+    """(timestamp mode, the modes run in it), in order; ``performance``: a mode timed on
+    m-lap-us (the bench's performance or the run rules) is on."""
     if job.board.firmware == "preflashed":   # the firmware it has: energy if energy is asked
         return [("energy" if monitored else "performance",
-                 ("performance", "accuracy", "energy"))]
+                 ("performance", "accuracy", "energy", "mlperf"))]
     phases: list[tuple[TimestampMode, tuple[str, ...]]] = []
     if performance or accuracy or not monitored:
-        phases.append(("performance", ("performance", "accuracy")))
+        phases.append(("performance", ("performance", "accuracy", "mlperf")))
     if monitored:
         phases.append(("energy", ("energy",)))
     return phases
@@ -206,14 +223,18 @@ def _performance(bench: Bench, job: Job, board: BoardSpec, session: MlperfSessio
         f"m-lap-us of {n} infer commands ({', '.join(map(str, perf.runs_per_sample))} "
         f"inferences, {mode.warmups} warm-ups each): median and p90 of their means per "
         f"inference; DUT {identity.name}",
-        caveat(f"the emulated board's m-lap-us counts instructions, assuming 1 instruction "
-               f"per cycle at {board.clock_hz / 1e6:g} MHz (QEMU has no cycle timing)")
-        if board.cycle_counter.kind == "systick-icount" else "",
-        caveat(GENERATED_INPUTS) if dataset.generated else "")
+        _icount_caveat(board), caveat(GENERATED_INPUTS) if dataset.generated else "")
     return [ctx.row("performance", "latency_median", perf.median_ms, "ms", time=utc_now(),
                     n=n, notes=note),
             ctx.row("performance", "latency_p90", perf.p90_ms, "ms", time=utc_now(), n=n,
                     notes=note)], perf.median_ms / 1e3
+
+
+def _icount_caveat(board: BoardSpec) -> str:
+    if board.cycle_counter.kind != "systick-icount":
+        return ""
+    return caveat(f"the emulated board's m-lap-us counts instructions, assuming 1 instruction "
+                  f"per cycle at {board.clock_hz / 1e6:g} MHz (QEMU has no cycle timing)")
 
 
 def _accuracy(bench: Bench, session: MlperfSession, codec: MlperfCodec, host: TflmHostModel,

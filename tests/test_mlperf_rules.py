@@ -135,13 +135,18 @@ def test_bench_files_take_the_rule_mode_and_run_mlperf_turns_it_on(tmp_path):
     path.write_text(yaml.safe_dump({**base, "modes": {"mlperf": {"inputs": 0}}}))
     with pytest.raises(ConfigError, match=r"modes\.mlperf\.inputs"):
         load_bench(path)
-    # the rules drive boards over the harness's protocol; one speaking MLPerf's text
-    # protocol is refused by name, from the file and from --mlperf alike
+    # a board speaking MLPerf's text protocol takes the rules (throughput and accuracy on
+    # its performance-mode firmware); their energy runs are not measured on it, so a
+    # monitor powering it is refused by name, from the file and from --mlperf alike
     text = {**base, "boards": [{**base["boards"][0], "protocol": "mlperf"}]}
     path.write_text(yaml.safe_dump({**text, "modes": {"mlperf": {}}}))
-    with pytest.raises(ConfigError, match=r"boards\[0\]\.protocol: modes\.mlperf"):
+    assert load_bench(path).spec.modes.mlperf == MlperfMode()
+    monitored = {**text, "monitors": [{"id": "mon", "backend": "sim", "powers": "b"}]}
+    path.write_text(yaml.safe_dump({**monitored, "modes": {"mlperf": {}}}))
+    with pytest.raises(ConfigError, match=r"boards\[0\]\.protocol: modes\.mlperf on a board "
+                       r"speaking MLPerf's text protocol.*energy"):
         load_bench(path)
-    path.write_text(yaml.safe_dump({**text, "modes": {"performance": {}}}))
+    path.write_text(yaml.safe_dump({**monitored, "modes": {"performance": {}}}))
     with pytest.raises(ConfigError, match=r"bench\.yaml:boards\[0\]\.protocol"):
         with_mlperf_rules(load_bench(path))
 

@@ -14,6 +14,7 @@ import sqlite3
 from contextlib import ExitStack
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -24,6 +25,8 @@ from harness.cli import main
 from harness.config.board import find_board
 from harness.dut.mlperf_device import DutQuirks, build_mlperf_device
 from harness.dut.pty_link import served
+from harness.models.tflm_host import TflmHostModel
+from harness.results.mlperf_record import load_records
 from tests.skips import TFLM_IN_QEMU
 
 BOARD = find_board("nucleo_l4r5zi")
@@ -230,3 +233,66 @@ def test_a_preflashed_hardware_dut_is_found_by_its_usb_ids(tmp_path: Path,
     rows = _rows(run_dir)
     assert rows["l4", "latency_median"]["protocol"] == "mlperf"
     assert ("l4", "firmware_flash_bytes") not in rows       # nothing was built
+
+
+@pytest.fixture
+def ic_folder(tmp_path: Path, mlperf_dir: Path) -> Path:
+    """Six IC01 files (uint8 pixels, as MLCommons' runner sends them), each labelled with
+    the TFLM host runtime's top-1 but the last, and their y_labels.csv."""
+    host = TflmHostModel.load(mlperf_dir / "ic01_int8.tflite")
+    folder = tmp_path / "ic01"
+    folder.mkdir()
+    rng = np.random.default_rng(3)
+    rows = []
+    for i in range(6):
+        pixels = rng.integers(0, 256, (32, 32, 3)).astype(np.uint8)
+        (folder / f"img_{i}.bin").write_bytes(pixels.tobytes())
+        raw = (pixels.astype(np.int16) - 128).astype(np.int8)    # what the DUT runs
+        top1 = int(np.argmax(host.run(raw.tobytes())))
+        rows.append(f"img_{i}.bin,10,{top1 if i < 5 else (top1 + 1) % 10}")
+    (folder / "y_labels.csv").write_text("\n".join(rows) + "\n")
+    return folder
+
+
+@pytest.mark.slow
+def test_the_run_rules_on_an_mlperf_board_give_rows_and_a_submission(
+        tmp_path: Path, mlperf_dir: Path, ic_folder: Path) -> None:
+    """modes.mlperf on a board speaking MLPerf's protocol: runs timed on its m-lap-us, the
+    whole folder scored from its m-results; the same figures as a harness-protocol board
+    of the same kind, and a submission the harness writes."""
+    bench = tmp_path / "bench.yaml"
+    bench.write_text(yaml.safe_dump({
+        "name": "mlperf-rules-duts",
+        "boards": [{"id": "l4-mlperf", "board": "nucleo_l4r5zi", "kind": "sim",
+                    "protocol": "mlperf"},
+                   {"id": "l4-harness", "board": "nucleo_l4r5zi", "kind": "sim"}],
+        "models": [{"id": "ic", "path": "mlperf:ic01_int8.tflite",
+                    "dataset": f"mlperf:{ic_folder}"}],
+        "modes": {"mlperf": {}}}, sort_keys=False))
+    result, run_dir = _run(bench, tmp_path, mlperf_dir)
+    assert result.exit_code == 0, result.output
+    rows = _rows(run_dir)
+    theirs = rows["l4-mlperf", "mlperf_throughput"]
+    ours = rows["l4-harness", "mlperf_throughput"]
+    assert theirs["protocol"] == "mlperf" and ours["protocol"] == "harness"
+    assert "on the DUT's m-lap-us timer" in theirs["notes"] and theirs["n"] == "5"
+    assert "on the board's timer" in ours["notes"]
+    assert float(theirs["value"]) == pytest.approx(float(ours["value"]), rel=0.03)
+    assert float(rows["l4-mlperf", "mlperf_top1"]["value"]) == pytest.approx(500 / 6)  # 5 of 6
+    assert rows["l4-mlperf", "mlperf_top1"]["n"] == "6"
+    (record,) = [r for r in load_records(run_dir) if r.board == "l4-mlperf"]
+    assert (record.protocol, record.clock_hz) == ("mlperf", 1_000_000)
+    assert record.counter.startswith("m-lap-us")
+    assert all(w.seconds >= 10 for w in record.performance)
+    assert record.accuracy is not None and record.accuracy.host_mismatches == 0
+
+    out = tmp_path / "submission"
+    done = CliRunner().invoke(main, ["submission", str(run_dir), "--out", str(out),
+                                     "--submitter", "Lab", "--allow-unmeasured"])
+    assert done.exit_code == 0, done.output
+    results = out / "closed" / "Lab" / "results"
+    systems = sorted(p.name for p in results.iterdir())
+    assert len(systems) == 2, systems
+    (mine,) = [s for s in systems if s.endswith("l4-mlperf")]
+    log = (results / mine / "ic" / "performance" / "log.txt").read_text()
+    assert "protocol mlperf, timer m-lap-us" in log

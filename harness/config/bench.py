@@ -216,11 +216,14 @@ class BenchSpec(_Strict):
                 raise _FieldError(f"boards[{i}].protocol", (
                     "modes.profile (per-layer profile) needs the harness's protocol (its PROFILE "
                     "command); MLPerf Tiny's text protocol has none"))
-            if board.protocol == "mlperf" and self.modes.mlperf is not None:
+            if board.protocol == "mlperf" and self.modes.mlperf is not None and \
+                    self.monitor_for(board.id) is not None:
                 raise _FieldError(f"boards[{i}].protocol", (
-                    "modes.mlperf (MLPerf Tiny's run rules) drives boards over the harness's "
-                    "protocol only; measure a board speaking MLPerf's text protocol with the "
-                    "bench's own modes"))
+                    "modes.mlperf on a board speaking MLPerf's text protocol measures "
+                    "throughput and accuracy on its performance-mode firmware (m-lap-us); "
+                    "the rules' energy runs are not measured on such a board, so no monitor "
+                    f"may power {board.id!r} in this bench: measure its energy with "
+                    "modes.energy in another bench"))
         if not (self.modes.performance or self.modes.accuracy or self.modes.energy
                 or self.modes.mlperf or self.modes.profile):
             raise _FieldError("modes", "enable at least one of performance, accuracy, energy, "

@@ -13,16 +13,21 @@ from __future__ import annotations
 
 import csv
 import logging
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
 from harness.config.bench import Bench, MlperfMode
-from harness.dut.messages import HelloInfo
-from harness.dut.session import DutSession
+from harness.dut.client import DutClient
+from harness.dut.transport import LinkStats
+from harness.dut.waits import InferWaits
 from harness.errors import MeasurementError
+from harness.measure.accuracy import OutputReader
 from harness.measure.mlperf_rules import (
     MonitorSupply,
+    RuleSession,
     RunLog,
     measure_energy_trials,
     measure_throughput,
@@ -54,10 +59,34 @@ RERUNS = (*DISRUPTIONS, "resends")
 RULES_NOTE = "MLPerf Tiny run rules"
 
 
-def run_mlperf_rules(bench: Bench, job: Job, session: DutSession, hello: HelloInfo,
-                     host: TflmHostModel, ctx: RowContext, store: RunStore, *, seed: int,
+class TimedSession(RuleSession, Protocol):
+    """A rule session with the waits it learnt and the counters of what it went through."""
+
+    @property
+    def stats(self) -> LinkStats: ...
+
+    @property
+    def waits(self) -> InferWaits: ...
+
+
+@dataclass(frozen=True)
+class RuleBoard:
+    """What the rules measure a board through, whatever its protocol: ``timed`` runs
+    inferences on the board's timer (``clock_hz``, named ``counter``); accuracy is
+    scored through ``scored``, whose replies ``reader`` reads (None: the output bytes)."""
+
+    timed: TimedSession
+    clock_hz: int
+    counter: str
+    scored: DutClient
+    reader: OutputReader | None = None
+
+
+def run_mlperf_rules(bench: Bench, job: Job, board: RuleBoard, host: TflmHostModel,
+                     ctx: RowContext, store: RunStore, *, seed: int,
                      power: MonitorSupply | None, counter_note: str = "") -> list[ResultRow]:
     """Performance, accuracy (whole dataset) and, with a monitor, energy under the rules."""
+    session = board.timed
     rules = bench.spec.modes.mlperf
     assert rules is not None
     benchmark = mlperf_benchmark(job.model.path, job.model.dataset)
@@ -77,12 +106,12 @@ def run_mlperf_rules(bench: Bench, job: Job, session: DutSession, hello: HelloIn
     def decode(raw: bytes) -> list[float]:
         return [round(float(v), 6) for v in spec.dequantize(spec.from_bytes(raw)).reshape(-1)]
 
-    windows = measure_throughput(session, inputs[:rules.inputs], hello.clock_hz, rules,
+    windows = measure_throughput(session, inputs[:rules.inputs], board.clock_hz, rules,
                                  session.waits.seconds_per_inference, run_log, decode)
     accuracy = None
     if rules.accuracy and not dataset.generated:
-        accuracy = score_whole_dataset(session, dataset, host.input_spec, spec, names,
-                                       host.run, run_log)
+        accuracy = score_whole_dataset(board.scored, dataset, host.input_spec, spec, names,
+                                       host.run, run_log, board.reader)
     trials, monitor_note = None, ""
     monitor_spec = bench.spec.monitor_for(job.board.id)
     if power is not None and monitor_spec is not None:
@@ -101,7 +130,8 @@ def run_mlperf_rules(bench: Bench, job: Job, session: DutSession, hello: HelloIn
         job=job.key, benchmark=benchmark, run_id=ctx.run_id,
         harness_version=ctx.harness_version, git_commit=ctx.git_commit, board=ctx.board,
         board_def=ctx.board_def, board_kind=ctx.board_kind, source=ctx.source,
-        model=ctx.model, variant=ctx.variant, clock_hz=hello.clock_hz, counter=hello.counter,
+        model=ctx.model, variant=ctx.variant, protocol=ctx.protocol, clock_hz=board.clock_hz,
+        counter=board.counter,
         rules=rules.model_dump(), dataset=job.model.dataset,
         dataset_description=dataset.description, performance=windows, accuracy=accuracy,
         energy=trials, energy_monitor=monitor_note,
@@ -110,11 +140,15 @@ def run_mlperf_rules(bench: Bench, job: Job, session: DutSession, hello: HelloIn
     return _rows(record, rules, ctx, dataset, join_notes(gen_note, counter_note))
 
 
+def _timer(record: MlperfRecord) -> str:
+    return "the DUT's m-lap-us timer" if record.protocol == "mlperf" else "the board's timer"
+
+
 def _rows(record: MlperfRecord, rules: MlperfMode, ctx: RowContext, dataset: Dataset,
           notes: str) -> list[ResultRow]:
     runs = (f"{RULES_NOTE}: median of {len(record.performance)} inputs, each run ≥ "
-            f"{rules.min_duration_s:g} s and ≥ {rules.min_inferences} inferences on the "
-            "board's timer")
+            f"{rules.min_duration_s:g} s and ≥ {rules.min_inferences} inferences on "
+            f"{_timer(record)}")
     rows = [ctx.row(MODE, "mlperf_throughput", record.median_throughput, "inf/s",
                     time=utc_now(), n=len(record.performance), notes=join_notes(runs, notes))]
     acc = record.accuracy

@@ -31,8 +31,10 @@ from typing import Protocol
 import numpy as np
 
 from harness.config.bench import MlperfMode
+from harness.dut.client import DutClient
 from harness.dut.messages import InferResult
 from harness.errors import MeasurementError, MonitorDisconnected
+from harness.measure.accuracy import OutputReader, RawOutputs
 from harness.measure.energy_run import energy_from_trace
 from harness.measure.scoring import Scorer
 from harness.models.datasets import Dataset
@@ -198,25 +200,27 @@ def _timed_run(session: RuleSession, per_inference: float, rules: MlperfMode, cl
                            f"{ATTEMPTS} attempts (last: {seconds:.3f} s)")
 
 
-def score_whole_dataset(session: RuleSession, dataset: Dataset, input_spec: TensorSpec,
+def score_whole_dataset(session: DutClient, dataset: Dataset, input_spec: TensorSpec,
                         output_spec: TensorSpec, names: Mapping[int, str],
                         reference: Callable[[np.ndarray], np.ndarray] | None,
-                        log: RunLog) -> AccuracyScore:
-    """Every sample of the dataset through the board, scored by `scoring.Scorer`."""
+                        log: RunLog, reader: OutputReader | None = None) -> AccuracyScore:
+    """Every sample of the dataset through the board, scored by `scoring.Scorer`; how a
+    reply becomes an output (and agrees with the host's) is the protocol's ``reader``."""
     scorer = Scorer(dataset, input_spec, output_spec)
+    reader = reader or RawOutputs(output_spec)
     results: dict[int, list[list[float]]] = {}
     mismatches = 0
     for i in range(len(dataset)):
         raw_in = dataset.to_model_input(i, input_spec)
         session.upload(raw_in.tobytes())
-        result = session.infer(0, 1, per_run=False, want_output=True)
-        raw_out = output_spec.from_bytes(result.output or b"")
-        scorer.add(raw_in, raw_out)
-        if reference is not None and not np.array_equal(reference(raw_in), raw_out):
+        reply = session.infer(0, 1, per_run=False, want_output=True)
+        raw_out, error = reader.read(reply)
+        scorer.add(raw_in, raw_out, error)
+        if reference is not None and not reader.agrees(raw_in, reference(raw_in), reply):
             mismatches += 1
         file = int(dataset.groups[i]) if dataset.groups is not None else i
         results.setdefault(file, []).append(_result_vector(dataset, input_spec, output_spec,
-                                                           raw_in, raw_out))
+                                                           raw_in, raw_out, error))
     top1, auc = scorer.top1(), scorer.auc()
     files = [FileScore(file=names[f], label=int(dataset.y[_first(dataset, f)]), results=r)
              for f, r in results.items()]
@@ -227,9 +231,15 @@ def score_whole_dataset(session: RuleSession, dataset: Dataset, input_spec: Tens
 
 
 def _result_vector(dataset: Dataset, input_spec: TensorSpec, output_spec: TensorSpec,
-                   raw_in: np.ndarray, raw_out: np.ndarray) -> list[float]:
+                   raw_in: np.ndarray, raw_out: np.ndarray | None,
+                   error: float | None) -> list[float]:
     """What the runner records per inference: the output, or for AD the window's score
-    (mean squared reconstruction error, the figure the AUC ranks)."""
+    (mean squared reconstruction error, the figure the AUC ranks; a board that computes
+    it itself, MLPerf's ad01 DUT, gives it as ``error``)."""
+    if error is not None:
+        return [float(error)]
+    if raw_out is None:
+        raise MeasurementError("the board returned neither an output nor a score")
     out = output_spec.dequantize(raw_out).reshape(-1)
     if dataset.task != "anomaly":
         return [round(float(v), 6) for v in out]

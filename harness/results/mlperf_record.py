@@ -88,8 +88,11 @@ class MlperfRecord(_Frozen):
     source: str
     model: str
     variant: str
-    clock_hz: int
-    counter: str
+    protocol: str = Field(default="harness", description="what the board speaks: harness "
+                          "(docs/protocol.md) or mlperf (MLPerf Tiny's text protocol)")
+    clock_hz: int = Field(description="the rate of the timer the runs are timed on: the "
+                          "board's counter, or 1 MHz for an MLPerf DUT's m-lap-us")
+    counter: str = Field(description="that timer")
     rules: dict[str, float | int | bool]
     dataset: str
     dataset_description: str

@@ -104,7 +104,8 @@ def _about(record: MlperfRecord, phase: str) -> list[str]:
     return [f"tinyml-harness {record.harness_version} (commit {record.git_commit or 'n/a'}), "
             f"run {record.run_id}, job {record.job}, {phase}",
             f"Board {record.board} ({record.board_def}, {record.board_kind}), "
-            f"{record.clock_hz / 1e6:g} MHz, counter {record.counter}; "
+            f"protocol {record.protocol}, timer {record.counter} at "
+            f"{record.clock_hz / 1e6:g} MHz; "
             f"model {record.model} variant {record.variant}",
             f"Dataset {record.dataset}: {record.dataset_description}",
             f"Run rules: {rules}",
