@@ -263,8 +263,9 @@ def _harness_run(bench: dict, tmp_path: Path, mlperf_dir: Path, *extra: str
 def test_harness_run_drives_their_dut_beside_the_harness_firmware(
         tiny: Path, mlperf_dir: Path, ic_dataset: IcDataset, qemu: QemuDriver,
         tmp_path: Path) -> None:
-    """`harness run`, performance and accuracy, with their DUT as a preflashed board
-    speaking MLPerf's protocol and the harness's own image on the same emulated board."""
+    """`harness run`, performance, accuracy and MLPerf's run rules (short runs), with their
+    DUT as a preflashed board speaking MLPerf's protocol and the harness's own image on the
+    same emulated board."""
     url = qemu.launch(build_mlperf_dut("ic01", tiny).elf)
     rows = _harness_run({
         "name": "their-dut",
@@ -273,9 +274,20 @@ def test_harness_run_drives_their_dut_beside_the_harness_firmware(
                    {"id": "ours", "board": "qemu_mps2_an386"}],
         "models": [{"id": "ic", "path": "mlperf:ic01_int8.tflite",
                     "dataset": f"mlperf:{ic_dataset.root / 'ic01'}"}],
-        "modes": {"performance": {"warmups": 1, "runs": 10}, "accuracy": {"samples": 5}},
+        "modes": {"performance": {"warmups": 1, "runs": 10}, "accuracy": {"samples": 5},
+                  "mlperf": {"min_duration_s": 1.0, "inputs": 2}},
     }, tmp_path, mlperf_dir)
     assert rows["theirs", "latency_median"]["protocol"] == "mlperf"
+    # the rules on their m-lap-us against ours on the instruction counter (both / 25 MHz)
+    throughput = {name: rows[name, "mlperf_throughput"] for name in ("theirs", "ours")}
+    assert throughput["theirs"]["protocol"] == "mlperf"
+    assert "on the DUT's m-lap-us timer" in throughput["theirs"]["notes"]
+    assert float(throughput["theirs"]["value"]) == pytest.approx(
+        float(throughput["ours"]["value"]), rel=0.05)
+    for name in ("theirs", "ours"):     # the whole folder, scored from what each printed
+        assert rows[name, "mlperf_top1"]["n"] == str(IC_FILES)
+        assert float(rows[name, "mlperf_top1"]["value"]) == pytest.approx(
+            ic_dataset.expected_top1)
     theirs = float(rows["theirs", "latency_median"]["value"])
     ours = float(rows["ours", "latency_median"]["value"])
     assert theirs == pytest.approx(ours, rel=0.05)
