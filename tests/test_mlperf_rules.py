@@ -21,7 +21,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from sklearn.metrics import roc_auc_score
-from tiny_tflite import dense_float_model
+from tiny_tflite import dense_float_model, ic_like_model_and_folder
 
 from harness.boards.latency_model import estimate
 from harness.cli import main
@@ -157,19 +157,7 @@ def test_bench_files_take_the_rule_mode_and_run_mlperf_turns_it_on(tmp_path):
 def ic_data(tmp_path_factory) -> Path:
     """An IC-like model (logit c = feature c) and 20 uint8 files, two labelled wrong."""
     root = tmp_path_factory.mktemp("mlperf-data")
-    weights = np.zeros((4, 16), np.float32)
-    weights[np.arange(4), np.arange(4)] = 1
-    dense_float_model(root / "ic.tflite", weights, np.zeros(4, np.float32))
-    folder = root / "ic01"
-    folder.mkdir()
-    rows = []
-    for i in range(IC_FILES):
-        c = i % 4
-        x = np.full(16, 10, np.uint8)
-        x[c] = 200 + i
-        (folder / f"img_{i:03d}.bin").write_bytes(x.tobytes())
-        rows.append(f"img_{i:03d}.bin,4,{(c + 1) % 4 if i in IC_MISLABELLED else c}")
-    (folder / "y_labels.csv").write_text("\n".join(rows) + "\n")
+    ic_like_model_and_folder(root, IC_FILES, IC_MISLABELLED)
     # AD: an "autoencoder" that reconstructs zeros, so a window's score is its mean square.
     # Normal files are quiet but for one loud window; anomalous ones are moderately loud
     # throughout: window by window the classes overlap, file by file they do not.

@@ -13,11 +13,10 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 import yaml
 from click.testing import CliRunner, Result
-from tiny_tflite import dense_float_model
+from tiny_tflite import ic_like_model_and_folder
 
 from harness.cli import main
 from harness.config.board import boards_dir
@@ -50,18 +49,7 @@ def lab(tmp_path_factory) -> Path:
     MLPerf-style accuracy set, and a bench naming the lab's board (no boards_dir key)."""
     root = tmp_path_factory.mktemp("lab")
     lab_boards(root / "boards")
-    weights = np.zeros((4, 16), np.float32)
-    weights[np.arange(4), np.arange(4)] = 1
-    dense_float_model(root / "ic.tflite", weights, np.zeros(4, np.float32))
-    data = root / "ic01"
-    data.mkdir()
-    labels = []
-    for i in range(IC_FILES):
-        x = np.full(16, 10, np.uint8)
-        x[i % 4] = 200 + i
-        (data / f"img_{i:03d}.bin").write_bytes(x.tobytes())
-        labels.append(f"img_{i:03d}.bin,4,{i % 4}")
-    (data / "y_labels.csv").write_text("\n".join(labels) + "\n")
+    ic_like_model_and_folder(root, IC_FILES)
     bench = {"name": "lab-board",
              "boards": [{"id": "lab", "board": LAB_BOARD, "kind": "sim"}],
              "models": [{"id": "ic-tiny", "path": "ic.tflite", "dataset": "mlperf:ic01"}],

@@ -99,6 +99,27 @@ def dense_float_model(path: Path, weights: np.ndarray, bias: np.ndarray) -> Path
     return g.write(path, [x], [y])
 
 
+def ic_like_model_and_folder(root: Path, files: int,
+                             mislabelled: tuple[int, ...] = ()) -> Path:
+    """``root/ic.tflite`` (logit c = feature c of 16) and ``root/ic01``, an MLPerf-style
+    folder of ``files`` uint8 inputs, file i loudest in feature i % 4, labelled so but for
+    ``mislabelled`` (labelled the next class). Returns the folder."""
+    weights = np.zeros((4, 16), np.float32)
+    weights[np.arange(4), np.arange(4)] = 1
+    dense_float_model(root / "ic.tflite", weights, np.zeros(4, np.float32))
+    folder = root / "ic01"
+    folder.mkdir()
+    rows = []
+    for i in range(files):
+        c = i % 4
+        x = np.full(16, 10, np.uint8)
+        x[c] = 200 + i
+        (folder / f"img_{i:03d}.bin").write_bytes(x.tobytes())
+        rows.append(f"img_{i:03d}.bin,4,{(c + 1) % 4 if i in mislabelled else c}")
+    (folder / "y_labels.csv").write_text("\n".join(rows) + "\n")
+    return folder
+
+
 def small_int8_cnn(path: Path, seed: int = 0) -> Path:
     """An int8 CONV_2D (3x3, 4 channels, per-channel scales, ReLU) then FULLY_CONNECTED
     to 3 classes: the quantized kernels a board runs (CMSIS-NN, ESP-NN), in 2 KB."""
